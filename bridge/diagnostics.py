@@ -1,0 +1,140 @@
+"""The ``GET /`` diagnostics page: public URLs, setting checks, copy-paste examples.
+
+Rendered from plain data so it is testable without HTTP. It never shows a secret; the app
+id and the non-secret setting values appear only to a caller that presents the endpoint's
+API key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+
+from bridge.routes import ROUTES, Route
+from bridge.settings import SECRET_SETTINGS, Settings
+
+SETTING_NAMES = (
+    "api_key",
+    "app",
+    "query_variable",
+    "webhook_verification",
+    "webhook_secret",
+    "webhook_signature_header",
+    "webhook_inputs",
+    "webhook_query",
+    "webhook_user",
+    "webhook_response",
+    "moderation_keywords",
+    "moderation_preset_response",
+    "moderation_mode",
+    "model_name",
+    "cors_allowed_origins",
+)
+
+KEY_PLACEHOLDER = "$APP_BRIDGE_KEY"
+
+
+@dataclass(frozen=True, slots=True)
+class SettingStatus:
+    name: str
+    state: str  # "ok" | "not set" | "problem"
+    detail: str
+
+
+def setting_statuses(settings: Settings, raw: dict, *, reveal: bool) -> list[SettingStatus]:
+    """One row per setting; values only when ``reveal`` and never for secrets."""
+    rows = []
+    for name in SETTING_NAMES:
+        problem = settings.problem(name)
+        present = bool(raw.get(name)) if name != "app" else bool(settings.app_id)
+        if problem is not None:
+            rows.append(SettingStatus(name, "problem", problem.message))
+        elif not present:
+            rows.append(SettingStatus(name, "not set", "optional; default applies"))
+        elif name in SECRET_SETTINGS or not reveal:
+            rows.append(SettingStatus(name, "ok", "set"))
+        else:
+            rows.append(SettingStatus(name, "ok", _shown_value(settings, raw, name)))
+    return rows
+
+
+def _shown_value(settings: Settings, raw: dict, name: str) -> str:
+    if name == "app":
+        return f"app_id {settings.app_id}"
+    value = raw.get(name)
+    return value.strip() if isinstance(value, str) else str(value)
+
+
+def route_url(base: str | None, route: Route) -> str:
+    return f"{base or '<endpoint URL>'}{route.path if route.path != '/' else '/'}"
+
+
+def examples(base: str | None) -> dict[str, str]:
+    url = f"{base or 'https://<dify-host>/e/<hook_id>'}/"
+    return {
+        "curl": f'curl -s -H "Authorization: Bearer {KEY_PLACEHOLDER}" {url}',
+        "python": (
+            "import os, httpx\n"
+            f'r = httpx.get("{url}",\n'
+            '              headers={"Authorization": "Bearer " + os.environ["APP_BRIDGE_KEY"]})\n'
+            "print(r.status_code)"
+        ),
+    }
+
+
+_STYLE = (
+    "body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
+    "h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}"
+    "table{border-collapse:collapse;width:100%}"
+    "td,th{border-bottom:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;vertical-align:top}"
+    "code,pre{font:13px ui-monospace,monospace}"
+    "pre{background:#f6f8fa;padding:.75rem;overflow:auto;border-radius:6px}"
+    ".ok{color:#1a7f37}.problem{color:#cf222e;font-weight:600}.muted{color:#656d76}"
+)
+
+
+def render_page(
+    *, base: str | None, settings: Settings, raw_settings: dict, authenticated: bool
+) -> str:
+    """The whole HTML page, every dynamic value escaped."""
+    rows = setting_statuses(settings, raw_settings, reveal=authenticated)
+    problems = [r for r in rows if r.state == "problem"]
+    route_rows = "".join(
+        f"<tr><td>{escape(r.method)}</td><td><code>{escape(route_url(base, r))}</code></td>"
+        f"<td>{escape(r.summary)}</td></tr>"
+        for r in ROUTES
+    )
+    setting_rows = "".join(
+        f'<tr><td><code>{escape(r.name)}</code></td><td class="{r.state.replace(" ", "-")}">'
+        f"{escape(r.state)}</td><td>{escape(r.detail)}</td></tr>"
+        for r in rows
+    )
+    summary = (
+        f'<p class="problem">{len(problems)} setting(s) need attention before this endpoint '
+        "works.</p>"
+        if problems
+        else '<p class="ok">All required settings are present.</p>'
+    )
+    auth_note = (
+        '<p class="ok">You presented this endpoint\'s API key: values are shown.</p>'
+        if authenticated
+        else '<p class="muted">Send the endpoint\'s API key (<code>Authorization: Bearer …</code>) '
+        "to see the selected app and non-secret values.</p>"
+    )
+    base_text = escape(base) if base else "unknown (no Dify-Hook-Url header)"
+    ex = examples(base)
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>App Bridge endpoint</title><style>{_STYLE}</style></head><body>"
+        "<h1>App Bridge endpoint</h1>"
+        f"<p>Public base URL: <code>{base_text}</code></p>{summary}{auth_note}"
+        f"<h2>Routes</h2><table><tr><th>Method</th><th>URL</th><th>Purpose</th></tr>{route_rows}</table>"
+        "<h2>Settings</h2><table><tr><th>Setting</th><th>State</th><th>Detail</th></tr>"
+        f"{setting_rows}</table>"
+        "<h2>Examples</h2>"
+        f"<p>Put the endpoint's API key in <code>APP_BRIDGE_KEY</code>, then:</p>"
+        f"<pre>export APP_BRIDGE_KEY=…\n{escape(ex['curl'])}</pre>"
+        f"<pre>{escape(ex['python'])}</pre>"
+        "</body></html>"
+    )

@@ -1,0 +1,69 @@
+"""werkzeug responses in the shapes the daemon relays faithfully.
+
+The daemon reads plugin stdout with a 5 MiB line limit and a non-streamed body is sent
+hex-encoded on one line, so bodies above ``STREAM_THRESHOLD`` are always streamed in chunks
+(protocol.md §4.5).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+
+from werkzeug import Response
+
+STREAM_THRESHOLD = 1 << 20  # 1 MiB, half the ~2.5 MB a single stdout line can carry
+CHUNK_SIZE = 256 << 10
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def dumps(obj: object) -> str:
+    """JSON text as Dify writes it (``json.dumps`` defaults: ASCII, ``", "`` separators)."""
+    return json.dumps(obj)
+
+
+def _chunks(data: bytes) -> Iterator[bytes]:
+    for start in range(0, len(data), CHUNK_SIZE):
+        yield data[start : start + CHUNK_SIZE]
+
+
+def body_response(
+    data: bytes, *, status: int = 200, content_type: str, headers: dict[str, str] | None = None
+) -> Response:
+    """A complete body; streamed in chunks when it is too large for one daemon line."""
+    if len(data) <= STREAM_THRESHOLD:
+        return Response(data, status=status, content_type=content_type, headers=headers)
+    return Response(_chunks(data), status=status, content_type=content_type, headers=headers)
+
+
+def json_response(
+    obj: object, *, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return body_response(
+        dumps(obj).encode(), status=status, content_type="application/json", headers=headers
+    )
+
+
+def html_response(text: str, *, status: int = 200) -> Response:
+    return body_response(
+        text.encode(),
+        status=status,
+        content_type="text/html; charset=utf-8",
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def stream_response(
+    chunks: Iterable[bytes], *, content_type: str = "text/event-stream", status: int = 200
+) -> Response:
+    """A streamed response; each chunk is relayed by the daemon as soon as it is yielded.
+
+    The SDK only streams when ``response.response`` is a generator, so any iterable is
+    wrapped in one.
+    """
+
+    def generate() -> Iterator[bytes]:
+        yield from chunks
+
+    return Response(generate(), status=status, content_type=content_type, headers=SSE_HEADERS)

@@ -1,0 +1,210 @@
+"""Endpoint settings: typed, defensively coerced (SPEC §2).
+
+Dify hands the plugin the decrypted settings on every request as a plain mapping. Values
+are not always what the group YAML promises — booleans arrive as ``1``/``"true"``, selects
+may be missing, strings carry stray whitespace, the app selector may be an object or a bare
+id. :func:`parse_settings` never raises: it returns :class:`Settings` with every value
+usable and a list of :class:`Problem` for what the admin has to fix. Routes call
+:meth:`Settings.require` for the settings they depend on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bridge.errors import BridgeError, invalid_setting
+
+VERIFICATION_SCHEMES = (
+    "api_key",
+    "hmac_sha256",
+    "github",
+    "gitlab",
+    "slack",
+    "stripe",
+    "standard_webhooks",
+    "discord",
+    "shopify",
+    "telegram",
+    "line",
+    "meta",
+)
+WEBHOOK_RESPONSES = ("dify", "outputs", "text")
+MODERATION_MODES = ("keywords", "app", "keywords_and_app")
+DEFAULT_MODEL_NAME = "app-bridge"
+
+SECRET_SETTINGS = frozenset({"api_key", "webhook_secret"})
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A setting that is missing or unusable, with an admin-facing explanation."""
+
+    name: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    api_key: str = ""
+    app_id: str = ""
+    query_variable: str = ""
+    webhook_verification: str = "api_key"
+    webhook_secret: str = ""
+    webhook_signature_header: str = ""
+    webhook_inputs: str = ""
+    webhook_query: str = ""
+    webhook_user: str = ""
+    webhook_response: str = "dify"
+    moderation_keywords: tuple[str, ...] = ()
+    moderation_preset_response: str = ""
+    moderation_mode: str = "keywords"
+    model_name: str = DEFAULT_MODEL_NAME
+    cors_allowed_origins: tuple[str, ...] = ()
+    problems: tuple[Problem, ...] = field(default=())
+
+    def problem(self, name: str) -> Problem | None:
+        return next((p for p in self.problems if p.name == name), None)
+
+    def require(self, *names: str) -> None:
+        """Raise a :class:`BridgeError` naming the first of ``names`` that is unusable."""
+        for name in names:
+            found = self.problem(name)
+            if found is not None:
+                raise invalid_setting(found.name, found.message)
+
+
+def coerce_bool(value: object, default: bool = False) -> bool:
+    """Booleans as Dify may store them: ``True``, ``1``, ``"true"``, ``"1"``, ``"yes"``…"""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in {"true", "1", "yes", "on"}:
+            return True
+        if text in {"false", "0", "no", "off", ""}:
+            return False
+    return default
+
+
+def _text(raw: Mapping, name: str) -> str:
+    value = raw.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool | int | float):
+        return str(value)
+    return ""
+
+
+def _app_id(value: object) -> str:
+    """The app selector arrives as ``{"app_id": …}``; tolerate a bare id or JSON text."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                return ""
+        else:
+            return text
+    if isinstance(value, Mapping):
+        app_id = value.get("app_id")
+        return app_id.strip() if isinstance(app_id, str) else ""
+    return ""
+
+
+def _split(text: str, separators: str) -> tuple[str, ...]:
+    for sep in separators[1:]:
+        text = text.replace(sep, separators[0])
+    return tuple(part.strip() for part in text.split(separators[0]) if part.strip())
+
+
+class _Collector:
+    def __init__(self, raw: Mapping) -> None:
+        self.raw = raw
+        self.problems: list[Problem] = []
+
+    def text(self, name: str) -> str:
+        return _text(self.raw, name)
+
+    def select(self, name: str, options: tuple[str, ...]) -> str:
+        value = self.text(name).lower()
+        if not value:
+            return options[0]
+        if value not in options:
+            self.problems.append(Problem(name, f"must be one of: {', '.join(options)}."))
+            return options[0]
+        return value
+
+    def require_text(self, name: str, message: str) -> str:
+        value = self.text(name)
+        if not value:
+            self.problems.append(Problem(name, message))
+        return value
+
+    def json_object(self, name: str) -> str:
+        value = self.text(name)
+        if not value:
+            return ""
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            self.problems.append(Problem(name, "is not valid JSON."))
+            return value
+        if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+            self.problems.append(
+                Problem(
+                    name, 'must be a JSON object of input name to expression, e.g. {"x": "body.x"}.'
+                )
+            )
+        return value
+
+
+def parse_settings(raw: Mapping | None) -> Settings:
+    """Coerce Dify's settings mapping into :class:`Settings`; never raises."""
+    c = _Collector(raw if isinstance(raw, Mapping) else {})
+    api_key = c.require_text("api_key", "is not set: every request is refused until it is.")
+    app_id = _app_id(c.raw.get("app"))
+    if not app_id:
+        c.problems.append(Problem("app", "is not set: choose the workspace app to expose."))
+    verification = c.select("webhook_verification", VERIFICATION_SCHEMES)
+    secret = c.text("webhook_secret")
+    if verification != "api_key" and not secret:
+        c.problems.append(
+            Problem("webhook_secret", f"is required for webhook_verification '{verification}'.")
+        )
+    header = c.text("webhook_signature_header")
+    if verification == "hmac_sha256" and not header:
+        c.problems.append(
+            Problem(
+                "webhook_signature_header", "is required for webhook_verification 'hmac_sha256'."
+            )
+        )
+    return Settings(
+        api_key=api_key,
+        app_id=app_id,
+        query_variable=c.text("query_variable"),
+        webhook_verification=verification,
+        webhook_secret=secret,
+        webhook_signature_header=header,
+        webhook_inputs=c.json_object("webhook_inputs"),
+        webhook_query=c.text("webhook_query"),
+        webhook_user=c.text("webhook_user"),
+        webhook_response=c.select("webhook_response", WEBHOOK_RESPONSES),
+        moderation_keywords=_split(c.text("moderation_keywords"), "\n,"),
+        moderation_preset_response=c.text("moderation_preset_response"),
+        moderation_mode=c.select("moderation_mode", MODERATION_MODES),
+        model_name=c.text("model_name") or DEFAULT_MODEL_NAME,
+        cors_allowed_origins=tuple(
+            o.rstrip("/") for o in _split(c.text("cors_allowed_origins"), ",\n ")
+        ),
+        problems=tuple(c.problems),
+    )
+
+
+__all__ = ["BridgeError", "Problem", "Settings", "coerce_bool", "parse_settings"]

@@ -1,0 +1,77 @@
+"""Server-Sent Events framing and keep-alives.
+
+Frames are bytes, one per event, so each can be yielded as its own chunk and relayed by
+the daemon the moment it is produced. :func:`with_keepalive` interleaves a keep-alive
+frame whenever the source is silent for ``interval`` seconds; the source is drained on a
+helper thread (a greenlet under the SDK's gevent patching), so waiting never blocks other
+requests.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+
+from bridge.responses import dumps
+
+PING = b"event: ping\n\n"
+KEEPALIVE_COMMENT = b": keepalive\n\n"
+DONE = b"data: [DONE]\n\n"
+
+
+def data_frame(obj: object) -> bytes:
+    """``data: <json>\\n\\n`` — the frame of every Dify and OpenAI stream event."""
+    return b"data: " + dumps(obj).encode() + b"\n\n"
+
+
+def event_frame(name: str) -> bytes:
+    return f"event: {name}\n\n".encode()
+
+
+def comment_frame(text: str) -> bytes:
+    return b"".join(b": " + line.encode() + b"\n" for line in text.splitlines() or [""]) + b"\n"
+
+
+class _End:
+    """Marks the end of the source (with the exception that ended it, if any)."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+
+
+def with_keepalive[T](source: Iterable[T], interval: float, keepalive: T) -> Iterator[T]:
+    """Yield ``source``'s items as they arrive, and ``keepalive`` after each silence.
+
+    An exception raised by ``source`` is re-raised here, in the consumer. When the consumer
+    stops early (client gone), the helper stops after the item it is waiting for.
+    """
+    items: queue.Queue[object] = queue.Queue()
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for item in source:
+                items.put(item)
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            items.put(_End(exc))
+            return
+        items.put(_End())
+
+    threading.Thread(target=pump, name="sse-pump", daemon=True).start()
+    try:
+        while True:
+            try:
+                item = items.get(timeout=interval)
+            except queue.Empty:
+                yield keepalive
+                continue
+            if isinstance(item, _End):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()

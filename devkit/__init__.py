@@ -1,0 +1,1 @@
+"""Developer tools: harness, local runner, packager. Never imported by the plugin."""

@@ -1,0 +1,307 @@
+"""Process level: the real plugin (``python -m main``) behind an emulated daemon.
+
+:class:`PluginProcess` speaks the SDK's stdio protocol exactly as the daemon's local
+runtime does (protocol.md §5.1–5.2): it starts the plugin with ``INSTALL_METHOD=local``
+in the plugin directory, waits for the first heartbeat, writes one JSON request line per
+endpoint call, demultiplexes the plugin's ``session`` messages by ``session_id`` (many
+calls in flight at once), answers ``invoke`` messages from an emulated
+:class:`~devkit.workspace.Workspace` on their own threads, and relays ``stream``
+messages as the daemon relays them to the HTTP caller (§4.5): status and headers from the
+first message, one body chunk per ``result``, an ``error`` message's JSON text written
+into the body. Like the daemon, it kills the plugin when a stdout line exceeds 5 MiB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from devkit.responses import EndpointResponse
+from devkit.wire import backwards_response_message, encode_line, endpoint_request_message
+from devkit.workspace import Workspace
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MAX_LINE = 5 * 1024 * 1024  # PLUGIN_RUNTIME_MAX_BUFFER_SIZE
+EXECUTION_TIMEOUT = 600.0  # PLUGIN_MAX_EXECUTION_TIMEOUT
+
+
+class PluginCrashed(RuntimeError):
+    """The plugin process exited or was killed while a request was in flight."""
+
+
+class _Closed:
+    """Sentinel put on every session queue when the process is gone."""
+
+
+class StreamedReply:
+    """An endpoint response as the daemon relays it: status, headers, then chunks."""
+
+    def __init__(self, status: int, headers: dict[str, str], chunks: Iterator[bytes]) -> None:
+        self.status = status
+        self.headers = headers
+        self.chunks = chunks
+
+    def collect(self) -> EndpointResponse:
+        response = EndpointResponse(self.status, self.headers)
+        for chunk in self.chunks:
+            response.chunks.append(chunk)
+            response.arrivals.append(time.monotonic())
+        return response
+
+
+class PluginProcess:
+    """A running plugin process and the daemon side of its stdio protocol."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        root: Path = REPO_ROOT,
+        *,
+        python: str | None = None,
+        env: Mapping[str, str] | None = None,
+        execution_timeout: float = EXECUTION_TIMEOUT,
+        entrypoint: str = "main",
+    ) -> None:
+        self.workspace = workspace
+        self.root = root
+        self.python = python or sys.executable
+        self.extra_env = dict(env or {})
+        self.execution_timeout = execution_timeout
+        self.entrypoint = entrypoint
+        self.logs: list[dict] = []
+        self.stray_errors: list[dict] = []
+        self.stderr_tail: deque[str] = deque(maxlen=200)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._sessions: dict[str, queue.Queue] = {}
+        self._lock = threading.Lock()
+        self._stdin_lock = threading.Lock()
+        self._ready = threading.Event()
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self, timeout: float = 60.0) -> PluginProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DIFY_")}
+        env.update({"INSTALL_METHOD": "local", "PYTHONUNBUFFERED": "1", **self.extra_env})
+        self._proc = subprocess.Popen(
+            [self.python, "-m", self.entrypoint],
+            cwd=self.root,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        threading.Thread(target=self._read_stdout, name="plugin-stdout", daemon=True).start()
+        threading.Thread(target=self._read_stderr, name="plugin-stderr", daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.05):
+            code = self._proc.poll()
+            if code is not None or time.monotonic() > deadline:
+                self.stop()
+                time.sleep(0.1)  # let the stderr reader drain
+                reason = (
+                    f"plugin stopped (exit code {code}) before its first heartbeat"
+                    if code is not None
+                    else f"no heartbeat within {timeout:g} s"
+                )
+                tail = "".join(f"\n    {line}" for line in list(self.stderr_tail)[-20:] if line)
+                raise PluginCrashed(reason + (f"; last stderr lines:{tail}" if tail else ""))
+        return self
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+    def __enter__(self) -> PluginProcess:
+        return self.start() if self._proc is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    # -- stdio -----------------------------------------------------------------------
+    def _write(self, message: Mapping) -> None:
+        proc = self._proc
+        if proc is None or proc.stdin is None:
+            raise PluginCrashed("plugin process is not running")
+        with self._stdin_lock:
+            proc.stdin.write(encode_line(message))
+            proc.stdin.flush()
+
+    def _read_stderr(self) -> None:
+        proc = self._proc
+        assert proc is not None and proc.stderr is not None
+        for line in proc.stderr:
+            self.stderr_tail.append(line.decode(errors="replace").rstrip())
+
+    def _read_stdout(self) -> None:
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        try:
+            while True:
+                line = proc.stdout.readline(MAX_LINE + 1)
+                if not line:
+                    break
+                if len(line) > MAX_LINE and not line.endswith(b"\n"):
+                    self.stray_errors.append({"error": "stdout line over 5 MiB: plugin killed"})
+                    proc.kill()
+                    proc.wait(timeout=10)
+                    break
+                self._dispatch(line)
+        finally:
+            with self._lock:
+                sessions = list(self._sessions.values())
+            for q in sessions:
+                q.put(_Closed())
+
+    def _dispatch(self, line: bytes) -> None:
+        text = line.strip()
+        if not text:
+            return
+        try:
+            message = json.loads(text)
+        except ValueError:
+            return
+        event = message.get("event") if isinstance(message, dict) else None
+        if event == "heartbeat":
+            self._ready.set()
+        elif event == "log":
+            self.logs.append(message.get("data") or {})
+        elif event in ("session", "error"):
+            with self._lock:
+                target = self._sessions.get(message.get("session_id") or "")
+            if target is not None:
+                target.put(message)
+            else:
+                self.stray_errors.append(message)
+
+    # -- endpoint requests -------------------------------------------------------------
+    def send(
+        self,
+        raw_request: bytes,
+        settings: Mapping[str, object],
+        *,
+        endpoint_id: str = "endpoint-process",
+    ) -> StreamedReply:
+        """Send one endpoint request; return once status and headers are known."""
+        request = endpoint_request_message(raw_request, settings, endpoint_id=endpoint_id)
+        session_id = request["session_id"]
+        inbox: queue.Queue = queue.Queue()
+        with self._lock:
+            self._sessions[session_id] = inbox
+        self._write(request)
+        deadline = time.monotonic() + self.execution_timeout
+        messages = self._session_messages(request, inbox, deadline)
+        return self._relay(messages)
+
+    def request(
+        self, raw_request: bytes, settings: Mapping[str, object], **kwargs: str
+    ) -> EndpointResponse:
+        return self.send(raw_request, settings, **kwargs).collect()
+
+    def _session_messages(
+        self, request: dict, inbox: queue.Queue, deadline: float
+    ) -> Iterator[dict]:
+        """The session's ``stream``/``error`` payloads; answers ``invoke`` on the side."""
+        session_id = request["session_id"]
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    yield {"type": "timeout"}
+                    return
+                try:
+                    message = inbox.get(timeout=remaining)
+                except queue.Empty:
+                    continue
+                if isinstance(message, _Closed):
+                    raise PluginCrashed("plugin process exited during the request")
+                if message.get("event") == "error":
+                    yield {"type": "error", "data": message.get("data") or {}}
+                    continue
+                data = message.get("data") or {}
+                kind = data.get("type")
+                if kind == "invoke":
+                    threading.Thread(
+                        target=self._answer, args=(request, data.get("data") or {}), daemon=True
+                    ).start()
+                elif kind in ("stream", "error"):
+                    yield {"type": kind, "data": data.get("data") or {}}
+                elif kind == "end":
+                    return
+        finally:
+            with self._lock:
+                self._sessions.pop(session_id, None)
+
+    def _answer(self, request: dict, invoke: dict) -> None:
+        request_id = invoke.get("backwards_request_id", "")
+        for payload in self.workspace.answer(invoke.get("type", ""), invoke.get("request") or {}):
+            reply = backwards_response_message(request, request_id, **payload)
+            try:
+                self._write(reply)
+            except (PluginCrashed, OSError, ValueError):
+                return
+
+    @staticmethod
+    def _relay(messages: Iterator[dict]) -> StreamedReply:
+        """Status/headers from the messages before the first ``result`` (daemon rules)."""
+        status, headers = 200, {}
+        first_chunk: bytes | None = None
+        for message in messages:
+            if message["type"] != "stream":
+                body = _daemon_error_body(message)
+                return StreamedReply(500, {"Content-Type": "application/json"}, iter([body]))
+            data = message["data"]
+            status = int(data.get("status", status))
+            headers.update({k: str(v) for k, v in (data.get("headers") or {}).items()})
+            if "result" in data:
+                first_chunk = bytes.fromhex(data["result"])
+                break
+        else:
+            return StreamedReply(status, headers, iter(()))
+
+        def chunks() -> Iterator[bytes]:
+            if first_chunk:
+                yield first_chunk
+            for message in messages:
+                if message["type"] == "stream":
+                    piece = bytes.fromhex((message["data"] or {}).get("result", ""))
+                    if piece:
+                        yield piece
+                else:
+                    yield _daemon_error_body(message)
+                    return
+
+        return StreamedReply(status, headers, chunks())
+
+
+def _daemon_error_body(message: dict) -> bytes:
+    """What the daemon writes into the HTTP body for a session error or a timeout."""
+    if message["type"] == "timeout":
+        return json.dumps({"code": -500, "message": "killed by timeout", "data": None}).encode()
+    return json.dumps(message.get("data") or {}).encode()
+
+
+def new_session_id() -> str:
+    return str(uuid.uuid4())

@@ -1,0 +1,46 @@
+"""What an HTTP caller receives for an endpoint request, recorded by the harness."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+
+@dataclass
+class EndpointResponse:
+    """Status, headers and body chunks (each with the monotonic time it arrived)."""
+
+    status: int
+    headers: dict[str, str]
+    chunks: list[bytes] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
+    error: dict | None = None  # a session ``error`` message, if the plugin sent one
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+def collect(
+    status_and_headers: tuple[int, dict[str, str]], chunks: Iterator[bytes]
+) -> EndpointResponse:
+    response = EndpointResponse(*status_and_headers)
+    for chunk in chunks:
+        response.chunks.append(chunk)
+        response.arrivals.append(time.monotonic())
+    return response

@@ -1,0 +1,642 @@
+"""An emulated Dify workspace: apps of every mode, plugin storage, and ``fetch_app``.
+
+It answers the plugin's backwards invocations with exactly what Dify + the daemon send
+(protocol.md §1.2–1.7 and §6):
+
+- app runs yield the Service-API *full* stream dicts of each mode (§1.5) — envelope keys
+  first, then the stream response's own fields — or, in blocking mode, the single blocking
+  dict (§1.4);
+- failures are the daemon's error texts (§1.6), e.g. ``invoke app failed: request failed
+  with status code: 400 and respond with: {"code": "invalid_param", ...}``;
+- storage follows the daemon: missing keys are errors, keys ≤ 256 chars without ``..``,
+  ``//`` or ``\\``, and a byte quota charged on *every* ``set`` (overwrites included) and
+  refunded by ``delete`` — the data is written even when the quota check then fails.
+
+Everything an app does is scriptable per app (:class:`Script`) and every invocation is
+recorded (:attr:`Workspace.invocations`) so tests can assert on what Dify received.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import posixpath
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CHAT_MODES = ("chat", "agent-chat", "advanced-chat")
+MODES = (*CHAT_MODES, "completion", "workflow")
+DEFAULT_QUOTA = 16 * 1024 * 1024
+MISSING_KEY = "load data failed, please check if the key is correct or you have not set it"
+
+
+class InvocationFailed(Exception):
+    """A backwards invocation that the daemon answers with an ``error`` event."""
+
+
+def inner_api_error(message: str, *, code: str = "invalid_param", status: int = 400) -> str:
+    """The daemon's text for a non-200 answer of Dify's inner API (protocol.md §1.6)."""
+    body = json.dumps({"code": code, "message": message, "status": status})
+    return (
+        f"invoke app failed: request failed with status code: {status} and respond with: {body}\n"
+    )
+
+
+@dataclass
+class Script:
+    """What an app does on a run. Defaults give a short, instant, successful answer.
+
+    ``answer`` may use ``{query}`` and ``{inputs[name]}`` placeholders.
+    """
+
+    answer: str = "Hello from {app_name}. You said: {query}"
+    chunks: list[str] | None = None  # explicit deltas; default: ``answer`` split in words
+    first_delay: float = 0.0  # seconds before the first event
+    delay: float = 0.0  # seconds between events
+    outputs: dict[str, Any] | None = None  # workflow outputs; default {"text": answer}
+    workflow_status: str = "succeeded"
+    error_after: int | None = None  # emit an ``error`` event after this many events
+    error_code: str = "completion_request_error"
+    error_message: str = "[models] Error: the model provider failed."
+    raise_before: str | None = None  # fail before any event, with this daemon error text
+    usage_tokens: tuple[int, int] = (12, 8)
+
+
+@dataclass
+class App:
+    id: str
+    mode: str
+    name: str = ""
+    user_input_form: list[dict[str, Any]] = field(default_factory=list)
+    opening_statement: str = ""
+    script: Script = field(default_factory=Script)
+
+    def parameters(self) -> dict[str, Any]:
+        """What ``fetch_app`` returns: the Service API's ``GET /parameters`` object."""
+        return {
+            "opening_statement": self.opening_statement,
+            "suggested_questions": [],
+            "suggested_questions_after_answer": {"enabled": False},
+            "speech_to_text": {"enabled": False},
+            "text_to_speech": {"enabled": False, "voice": "", "language": ""},
+            "retriever_resource": {"enabled": True},
+            "annotation_reply": {"enabled": False},
+            "more_like_this": {"enabled": False},
+            "user_input_form": copy.deepcopy(self.user_input_form),
+            "sensitive_word_avoidance": {"enabled": False, "type": "", "configs": []},
+            "file_upload": {
+                "image": {"enabled": False, "number_limits": 3, "transfer_methods": []}
+            },
+            "system_parameters": {
+                "image_file_size_limit": 10,
+                "video_file_size_limit": 100,
+                "audio_file_size_limit": 50,
+                "file_size_limit": 15,
+                "workflow_file_upload_limit": 10,
+            },
+        }
+
+    def variables(self) -> list[tuple[str, dict[str, Any]]]:
+        """(variable name, control) pairs of the input form."""
+        out = []
+        for item in self.user_input_form:
+            for control in item.values():
+                if isinstance(control, dict) and "variable" in control:
+                    out.append((control["variable"], control))
+        return out
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One ``POST /inner/api/invoke/app`` as Dify received it (daemon-normalised)."""
+
+    app_id: str
+    query: str
+    inputs: dict[str, Any]
+    response_mode: str
+    conversation_id: str
+    user: str
+    user_id: str
+    tenant_id: str
+
+
+class Storage:
+    """Plugin storage with the daemon's semantics and quota (protocol.md §6)."""
+
+    def __init__(self, quota: int = DEFAULT_QUOTA, *, charge_overwrites: bool = True) -> None:
+        self.quota = quota
+        self.charge_overwrites = charge_overwrites
+        self.data: dict[str, bytes] = {}
+        self.used = 0  # the daemon's ``tenant_storages.size``
+        self.ops: list[str] = []
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _check_key(key: str) -> str:
+        cleaned = posixpath.normpath(key) if key else "."
+        if ".." in cleaned or "//" in cleaned or "\\" in cleaned:
+            raise InvocationFailed("invalid key: path traversal attempt detected")
+        if len(key) > 256:
+            raise InvocationFailed("key length must be less than 256 characters")
+        return cleaned
+
+    def handle(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        opt, key = request.get("opt"), str(request.get("key", ""))
+        with self._lock:
+            self.ops.append(opt)
+            key = self._check_key(key)
+            if opt == "set":
+                return self._set(key, bytes.fromhex(str(request.get("value", ""))))
+            if opt == "get":
+                if key not in self.data:
+                    raise InvocationFailed(MISSING_KEY)
+                return {"data": self.data[key].hex()}
+            if opt == "del":
+                if key not in self.data:
+                    raise InvocationFailed(
+                        f"delete data failed: stat {key}: no such file or directory"
+                    )
+                self.used -= len(self.data.pop(key))
+                return {"data": "ok", "deleted_num": 1}
+            if opt == "exist":
+                present = key in self.data
+                return {"data": present, "exist_num": int(present)}
+        raise InvocationFailed(f"unknown storage operation: {opt}")
+
+    def _set(self, key: str, value: bytes) -> dict[str, Any]:
+        old = len(self.data.get(key, b""))
+        charge = len(value) if self.charge_overwrites else len(value) - old
+        self.data[key] = value  # written before the quota check, as the daemon does
+        if self.used + charge > self.quota:
+            raise InvocationFailed("allocated size is greater than max storage size")
+        self.used += charge
+        return {"data": "ok"}
+
+
+class Workspace:
+    """Apps, storage and a record of invocations; answers backwards invocations."""
+
+    def __init__(
+        self,
+        apps: list[App] | None = None,
+        *,
+        storage: Storage | None = None,
+        tenant_id: str = "tenant-0000",
+    ) -> None:
+        self.apps: dict[str, App] = {app.id: app for app in apps or []}
+        self.storage = storage or Storage()
+        self.tenant_id = tenant_id
+        self.invocations: list[Invocation] = []
+        self.fetches: list[str] = []
+        self._conversations: dict[str, str] = {}  # conversation id -> app id
+        self._lock = threading.Lock()
+
+    # -- configuration -------------------------------------------------------------
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Workspace:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        apps = []
+        for item in doc.get("apps", []):
+            script = Script(**(item.get("script") or {}))
+            apps.append(
+                App(
+                    id=item["id"],
+                    mode=item["mode"],
+                    name=item.get("name", item["id"]),
+                    user_input_form=item.get("user_input_form", []),
+                    opening_statement=item.get("opening_statement", ""),
+                    script=script,
+                )
+            )
+        storage = Storage(int(doc.get("storage_quota", DEFAULT_QUOTA)))
+        return cls(apps, storage=storage)
+
+    def add_app(self, app: App) -> App:
+        self.apps[app.id] = app
+        return app
+
+    def app(self, app_id: str) -> App:
+        return self.apps[app_id]
+
+    # -- dispatch --------------------------------------------------------------------
+    def answer(
+        self, invoke_type: str, request: Mapping[str, Any], *, user_id: str = ""
+    ) -> Iterator[dict]:
+        """Yield the plugin's ``backwards_response`` payloads (event/message/data), ``end`` last."""
+        try:
+            if invoke_type == "app":
+                for chunk in self.run_app(request, user_id=user_id):
+                    yield {"event": "response", "message": "stream", "data": chunk}
+            elif invoke_type == "fetch_app":
+                yield {"event": "response", "message": "struct", "data": self.fetch_app(request)}
+            elif invoke_type == "storage":
+                yield {
+                    "event": "response",
+                    "message": "struct",
+                    "data": self.storage.handle(request),
+                }
+            else:
+                raise InvocationFailed(f"unsupported invoke type: {invoke_type}")
+        except InvocationFailed as failure:
+            yield {"event": "error", "message": str(failure), "data": None}
+        yield {"event": "end", "message": "", "data": None}
+
+    def fetch_app(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        app_id = str(request.get("app_id") or "")
+        self.fetches.append(app_id)
+        app = self.apps.get(app_id)
+        if app is None:
+            raise InvocationFailed(inner_api_error("app not found"))
+        return app.parameters()
+
+    # -- app runs --------------------------------------------------------------------
+    def run_app(self, request: Mapping[str, Any], *, user_id: str = "") -> Iterator[dict]:
+        """Validate like Dify, record the invocation, then yield the app's dicts."""
+        if not isinstance(request.get("inputs"), dict):
+            raise InvocationFailed(inner_api_error("invalid payload: inputs must be an object"))
+        invocation = Invocation(
+            app_id=str(request.get("app_id") or ""),
+            query=str(request.get("query") or ""),
+            inputs=dict(request["inputs"]),
+            response_mode=str(request.get("response_mode") or ""),
+            conversation_id=str(request.get("conversation_id") or ""),
+            user=str(request.get("user") or ""),
+            user_id=user_id,
+            tenant_id=self.tenant_id,
+        )
+        with self._lock:
+            self.invocations.append(invocation)
+        app = self.apps.get(invocation.app_id)
+        if app is None:
+            raise InvocationFailed(inner_api_error("app not found"))
+        script = app.script
+        if script.raise_before is not None:
+            raise InvocationFailed(script.raise_before)
+        if app.mode in CHAT_MODES and not invocation.query:
+            raise InvocationFailed(inner_api_error("missing query"))
+        if app.mode == "agent-chat" and invocation.response_mode == "blocking":
+            raise InvocationFailed(inner_api_error("Agent Chat App does not support blocking mode"))
+        self._check_inputs(app, invocation.inputs)
+        conversation_id = invocation.conversation_id
+        if app.mode in CHAT_MODES:
+            if conversation_id and self._conversations.get(conversation_id) != app.id:
+                raise InvocationFailed(inner_api_error("Conversation Not Exists."))
+            if not conversation_id:
+                conversation_id = str(uuid.uuid4())
+                with self._lock:
+                    self._conversations[conversation_id] = app.id
+        run = _Run(app, invocation, conversation_id)
+        if invocation.response_mode == "blocking":
+            yield run.blocking()
+        else:
+            yield from run.stream()
+
+    def forget_conversation(self, conversation_id: str) -> None:
+        """Make a conversation stale, as if deleted in Dify."""
+        with self._lock:
+            self._conversations.pop(conversation_id, None)
+
+    @staticmethod
+    def _check_inputs(app: App, inputs: Mapping[str, Any]) -> None:
+        for name, control in app.variables():
+            value = inputs.get(name)
+            if control.get("required") and (value is None or value == ""):
+                raise InvocationFailed(inner_api_error(f"{name} is required in input form"))
+            limit = control.get("max_length")
+            if isinstance(value, str) and limit and len(value) > int(limit):
+                raise InvocationFailed(
+                    inner_api_error(f"{name} in input form must be less than {limit} characters")
+                )
+            options = control.get("options")
+            if value and options and control.get("type") == "select" and value not in options:
+                raise InvocationFailed(
+                    inner_api_error(f"{name} in input form must be one of the following: {options}")
+                )
+
+
+class _Run:
+    """One app run: produces Dify's exact stream and blocking dicts."""
+
+    def __init__(self, app: App, invocation: Invocation, conversation_id: str) -> None:
+        self.app = app
+        self.script = app.script
+        self.invocation = invocation
+        self.conversation_id = conversation_id
+        self.task_id = str(uuid.uuid4())
+        self.message_id = str(uuid.uuid4())
+        self.workflow_run_id = str(uuid.uuid4())
+        self.workflow_id = str(uuid.uuid4())
+        self.created_at = int(time.time())
+        self.answer = self._render(self.script.answer)
+        self.chunks = (
+            [self._render(c) for c in self.script.chunks]
+            if self.script.chunks is not None
+            else _split_words(self.answer)
+        )
+
+    def _render(self, template: str) -> str:
+        try:
+            return template.format(
+                query=self.invocation.query,
+                inputs=_Defaulting(self.invocation.inputs),
+                app_name=self.app.name or self.app.id,
+            )
+        except (KeyError, IndexError, ValueError, AttributeError):
+            return template
+
+    # -- envelopes (generate_response_converter.convert_stream_full_response) ------------
+    def _envelope(self, event: str) -> dict[str, Any]:
+        mode = self.app.mode
+        if mode in CHAT_MODES:
+            return {
+                "event": event,
+                "conversation_id": self.conversation_id,
+                "message_id": self.message_id,
+                "created_at": self.created_at,
+            }
+        if mode == "completion":
+            return {"event": event, "message_id": self.message_id, "created_at": self.created_at}
+        return {"event": event, "workflow_run_id": self.workflow_run_id}
+
+    def _event(self, event: str, **fields: Any) -> dict[str, Any]:
+        chunk = self._envelope(event)
+        chunk.update({"event": event, "task_id": self.task_id, **fields})
+        return chunk
+
+    def _error(self) -> dict[str, Any]:
+        chunk = self._envelope("error")
+        chunk.update(
+            {"code": self.script.error_code, "message": self.script.error_message, "status": 400}
+        )
+        return chunk
+
+    # -- event sequences ---------------------------------------------------------------
+    def events(self) -> list[dict[str, Any]]:
+        mode = self.app.mode
+        if mode == "workflow":
+            return self._workflow_events()
+        if mode == "agent-chat":
+            body = [self._agent_thought(1, "")]
+            body += [
+                self._event("agent_message", id=self.message_id, answer=c) for c in self.chunks
+            ]
+            return [*body, self._agent_thought(1, self.answer), self._message_end()]
+        messages = [
+            self._event("message", id=self.message_id, answer=c, from_variable_selector=None)
+            for c in self.chunks
+        ]
+        if mode == "advanced-chat":
+            return [
+                self._workflow_started(),
+                *self._node("start", "Start", 1),
+                self._node_started("llm", "LLM", 2),
+                *messages,
+                self._node_finished("llm", "LLM", 2, {"text": self.answer}),
+                *self._node("answer", "Answer", 3, {"answer": self.answer}),
+                self._workflow_finished({"answer": self.answer}),
+                self._message_end(),
+            ]
+        return [*messages, self._message_end()]
+
+    def stream(self) -> Iterator[dict[str, Any]]:
+        if self.script.first_delay:
+            time.sleep(self.script.first_delay)
+        for index, event in enumerate(self.events()):
+            if self.script.error_after is not None and index == self.script.error_after:
+                yield self._error()
+                return
+            if index and self.script.delay:
+                time.sleep(self.script.delay)
+            yield event
+
+    def blocking(self) -> dict[str, Any]:
+        if self.script.first_delay:
+            time.sleep(self.script.first_delay)
+        if self.script.error_after is not None:
+            raise InvocationFailed(
+                inner_api_error(self.script.error_message, code=self.script.error_code)
+            )
+        if self.app.mode == "workflow":
+            finished = self._workflow_finished(self._outputs())["data"]
+            keys = ("id", "workflow_id", "status", "outputs", "error", "elapsed_time",
+                    "total_tokens", "total_steps", "created_at", "finished_at")  # fmt: skip
+            return {
+                "task_id": self.task_id,
+                "workflow_run_id": self.workflow_run_id,
+                "data": {k: finished[k] for k in keys},
+            }
+        body: dict[str, Any] = {
+            "event": "message",
+            "task_id": self.task_id,
+            "id": self.message_id,
+            "message_id": self.message_id,
+        }
+        if self.app.mode in CHAT_MODES:
+            body["conversation_id"] = self.conversation_id
+        body.update(
+            mode=self.app.mode,
+            answer=self.answer,
+            metadata=self._metadata(),
+            created_at=self.created_at,
+        )
+        return body
+
+    # -- pieces --------------------------------------------------------------------------
+    def _outputs(self) -> dict[str, Any]:
+        if self.script.outputs is None:
+            return {"text": self.answer}
+        return {
+            k: self._render(v) if isinstance(v, str) else v for k, v in self.script.outputs.items()
+        }
+
+    def _metadata(self) -> dict[str, Any]:
+        prompt, completion = self.script.usage_tokens
+        return {
+            "usage": {
+                "prompt_tokens": prompt,
+                "prompt_unit_price": "0.001",
+                "prompt_price_unit": "0.001",
+                "prompt_price": "0.0000120",
+                "completion_tokens": completion,
+                "completion_unit_price": "0.002",
+                "completion_price_unit": "0.001",
+                "completion_price": "0.0000160",
+                "total_tokens": prompt + completion,
+                "total_price": "0.0000280",
+                "currency": "USD",
+                "latency": 0.42,
+            },
+            "retriever_resources": [],
+        }
+
+    def _message_end(self) -> dict[str, Any]:
+        return self._event("message_end", id=self.message_id, metadata=self._metadata(), files=None)
+
+    def _agent_thought(self, position: int, thought: str) -> dict[str, Any]:
+        return self._event(
+            "agent_thought",
+            id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.message_id}/{position}")),
+            position=position,
+            thought=thought,
+            observation="",
+            tool="",
+            tool_labels={},
+            tool_input="",
+            message_files=[],
+        )
+
+    def _workflow_started(self) -> dict[str, Any]:
+        return self._event(
+            "workflow_started",
+            workflow_run_id=self.workflow_run_id,
+            data={
+                "id": self.workflow_run_id,
+                "workflow_id": self.workflow_id,
+                "inputs": self.invocation.inputs,
+                "created_at": self.created_at,
+            },
+        )
+
+    def _node_started(self, node_type: str, title: str, index: int) -> dict[str, Any]:
+        return self._event(
+            "node_started",
+            workflow_run_id=self.workflow_run_id,
+            data={
+                "id": f"{self.workflow_run_id}-{index}",
+                "node_id": f"{1700000000000 + index}",
+                "node_type": node_type,
+                "title": title,
+                "index": index,
+                "predecessor_node_id": None if index == 1 else f"{1700000000000 + index - 1}",
+                "inputs": None,
+                "created_at": self.created_at,
+                "extras": {},
+                "parallel_id": None,
+                "parallel_start_node_id": None,
+                "parent_parallel_id": None,
+                "parent_parallel_start_node_id": None,
+                "iteration_id": None,
+                "loop_id": None,
+                "parallel_run_id": None,
+                "agent_strategy": None,
+            },
+        )
+
+    def _node_finished(
+        self, node_type: str, title: str, index: int, outputs: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        data = self._node_started(node_type, title, index)["data"]
+        data.update(
+            process_data=None,
+            outputs=outputs or {},
+            status="succeeded",
+            error=None,
+            elapsed_time=0.01,
+            execution_metadata=None,
+            finished_at=self.created_at,
+            files=[],
+        )
+        return self._event("node_finished", workflow_run_id=self.workflow_run_id, data=data)
+
+    def _node(
+        self, node_type: str, title: str, index: int, outputs: dict[str, Any] | None = None
+    ) -> list[dict]:
+        return [
+            self._node_started(node_type, title, index),
+            self._node_finished(node_type, title, index, outputs),
+        ]
+
+    def _workflow_finished(self, outputs: dict[str, Any]) -> dict[str, Any]:
+        failed = self.script.workflow_status == "failed"
+        return self._event(
+            "workflow_finished",
+            workflow_run_id=self.workflow_run_id,
+            data={
+                "id": self.workflow_run_id,
+                "workflow_id": self.workflow_id,
+                "status": self.script.workflow_status,
+                "outputs": None if failed else outputs,
+                "error": self.script.error_message if failed else None,
+                "elapsed_time": 0.42,
+                "total_tokens": sum(self.script.usage_tokens),
+                "total_steps": 3,
+                "created_by": {"id": self.invocation.user_id or "end-user", "user": "DEFAULT-USER"},
+                "created_at": self.created_at,
+                "finished_at": self.created_at,
+                "exceptions_count": 0,
+                "files": [],
+            },
+        )
+
+    def _workflow_events(self) -> list[dict[str, Any]]:
+        outputs = self._outputs()
+        text_chunks = [
+            self._event(
+                "text_chunk",
+                workflow_run_id=self.workflow_run_id,
+                data={"text": c, "from_variable_selector": ["1700000000003", "text"]},
+            )
+            for c in self.chunks
+        ]
+        return [
+            self._workflow_started(),
+            *self._node("start", "Start", 1),
+            self._node_started("llm", "LLM", 2),
+            *text_chunks,
+            self._node_finished("llm", "LLM", 2, {"text": self.answer}),
+            *self._node("end", "End", 3, outputs),
+            self._workflow_finished(outputs),
+        ]
+
+
+class _Defaulting(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _split_words(text: str) -> list[str]:
+    """Split into word-sized deltas that concatenate back to ``text``."""
+    parts, current = [], ""
+    for ch in text:
+        current += ch
+        if ch == " ":
+            parts.append(current)
+            current = ""
+    if current:
+        parts.append(current)
+    return parts or [""]
+
+
+class DirectStorage:
+    """``session.storage``'s interface straight over :class:`Storage` (unit tests).
+
+    Errors surface as plain ``Exception(message)``, as the SDK raises them.
+    """
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def _call(self, request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self.storage.handle(request)
+        except InvocationFailed as failure:
+            raise Exception(str(failure)) from None
+
+    def get(self, key: str) -> bytes:
+        return bytes.fromhex(self._call({"opt": "get", "key": key})["data"])
+
+    def set(self, key: str, val: bytes) -> None:
+        self._call({"opt": "set", "key": key, "value": val.hex()})
+
+    def delete(self, key: str) -> None:
+        self._call({"opt": "del", "key": key})
+
+    def exist(self, key: str) -> bool:
+        return bool(self._call({"opt": "exist", "key": key})["data"])

@@ -1,0 +1,104 @@
+"""In-process level: daemon bytes → the SDK's parser, router and executor → our Endpoints."""
+
+import json
+
+import pytest
+from conftest import SETTINGS
+
+from bridge.records import Records
+
+HOOK_URL = "https://dify.example.com/e/hook0000000000ab/"
+
+
+def test_diagnostics_page_uses_the_public_url(inprocess):
+    r = inprocess.request("GET", "/", settings=SETTINGS, headers={"Dify-Hook-Url": HOOK_URL})
+    assert r.status == 200
+    assert r.header("Content-Type") == "text/html; charset=utf-8"
+    assert "https://dify.example.com/e/hook0000000000ab/" in r.text
+    assert "localhost" not in r.text
+    assert "test-key" not in r.text
+    assert "app-chat-0001" not in r.text  # app id only with the key
+
+
+def test_diagnostics_page_reveals_the_app_to_the_key_holder(inprocess):
+    for auth in ({"Authorization": "Bearer test-key"}, {"X-API-Key": "test-key"}):
+        r = inprocess.request("GET", "/", settings=SETTINGS, headers=auth)
+        assert "app-chat-0001" in r.text
+        assert "test-key" not in r.text
+
+
+def test_diagnostics_page_names_missing_settings(inprocess):
+    r = inprocess.request("GET", "/", settings={})
+    assert r.status == 200
+    assert '<code>api_key</code></td><td class="problem">' in r.text
+    assert '<code>app</code></td><td class="problem">' in r.text
+
+
+def test_head_runs_the_get_route(inprocess):
+    assert inprocess.request("HEAD", "/", settings=SETTINGS).status == 200
+
+
+def test_unknown_route_is_a_dify_format_404(inprocess):
+    r = inprocess.request("GET", "/v1/nothing-here", settings=SETTINGS)
+    assert r.status == 404
+    assert r.json() == {
+        "code": "not_found",
+        "message": "No route GET /v1/nothing-here. See GET / on this endpoint for the routes.",
+        "status": 404,
+    }
+
+
+def test_unknown_openai_route_is_an_openai_format_404(inprocess):
+    r = inprocess.request("POST", "/v1/chat/completions", settings=SETTINGS, body=b"{}")
+    assert r.status == 404
+    assert r.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_wrong_method_on_a_known_path_is_405_with_allow(inprocess):
+    r = inprocess.request("POST", "/", settings=SETTINGS)  # empty POST: chunked 0\r\n\r\n
+    assert r.status == 405
+    assert r.header("Allow") == "GET, HEAD"
+    assert r.json()["code"] == "method_not_allowed"
+
+
+def test_underscore_header_is_refused_by_the_sdk_before_routing(inprocess):
+    """protocol.md §4.2: Dify's nginx drops such headers; the SDK raises if one gets through."""
+    with pytest.raises(ValueError, match="Invalid HTTP header"):
+        list(inprocess.stream("GET", "/", settings=SETTINGS, headers={"X_under": "1"}))
+
+
+def test_records_through_the_sdk_storage_invocation(inprocess, workspace):
+    session = inprocess.session("endpoint-42")
+    records = Records(session.storage, session.endpoint_id)
+    assert records.get("conv", "alice") is None  # the daemon's "missing key" error, absorbed
+    records.put("conv", "alice", {"conversation_id": "c-1"}, ttl=60)
+    assert records.get("conv", "alice") == {"conversation_id": "c-1"}
+    (key,) = workspace.storage.data
+    assert key.startswith("ab/endpoint-42/conv/")
+    assert json.loads(workspace.storage.data[key])["v"] == {"conversation_id": "c-1"}
+
+
+def test_app_stream_reaches_the_plugin_unchanged(inprocess, workspace):
+    session = inprocess.session()
+    events = list(
+        session.app.chat.invoke(
+            app_id="app-chat-0001", query="hi", inputs={}, response_mode="streaming"
+        )
+    )
+    assert [e["event"] for e in events][-1] == "message_end"
+    assert workspace.invocations[0].query == "hi"
+
+
+def test_app_errors_surface_as_the_sdk_exception(inprocess):
+    session = inprocess.session()
+    with pytest.raises(Exception, match="missing query"):
+        list(
+            session.app.chat.invoke(
+                app_id="app-chat-0001", query="", inputs={}, response_mode="streaming"
+            )
+        )
+
+
+def test_fetch_app_through_the_sdk(inprocess):
+    params = inprocess.session().app.fetch_app("app-workflow-0001")
+    assert "user_input_form" in params

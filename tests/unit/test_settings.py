@@ -1,0 +1,83 @@
+import pytest
+
+from bridge.errors import BridgeError
+from bridge.settings import coerce_bool, parse_settings
+
+BASE = {"api_key": "k", "app": {"app_id": "a1", "inputs": {}, "files": []}}
+
+
+def test_minimal_settings_have_defaults_and_no_problems():
+    s = parse_settings(BASE)
+    assert (s.api_key, s.app_id) == ("k", "a1")
+    assert s.webhook_verification == "api_key"
+    assert s.webhook_response == "dify"
+    assert s.moderation_mode == "keywords"
+    assert s.model_name == "app-bridge"
+    assert s.problems == ()
+
+
+@pytest.mark.parametrize(
+    "app",
+    [{"app_id": " a1 "}, "a1", ' {"app_id": "a1"} '],
+)
+def test_app_selector_shapes(app):
+    assert parse_settings({**BASE, "app": app}).app_id == "a1"
+
+
+def test_stray_whitespace_and_case_are_tolerated():
+    s = parse_settings(
+        {**BASE, "api_key": "  k\n", "webhook_verification": " GitHub ", "webhook_secret": " s "}
+    )
+    assert (s.api_key, s.webhook_verification, s.webhook_secret) == ("k", "github", "s")
+
+
+def test_missing_and_invalid_settings_are_named():
+    s = parse_settings({"webhook_response": "xml", "webhook_inputs": "{not json"})
+    names = {p.name for p in s.problems}
+    assert names == {"api_key", "app", "webhook_response", "webhook_inputs"}
+    assert s.webhook_response == "dify"  # unusable select falls back, and is reported
+    with pytest.raises(BridgeError) as caught:
+        s.require("app")
+    assert caught.value.status == 503
+    assert "'app'" in caught.value.message
+    assert caught.value.param == "app"
+
+
+def test_webhook_inputs_must_map_names_to_expressions():
+    s = parse_settings({**BASE, "webhook_inputs": '{"city": 3}'})
+    assert s.problem("webhook_inputs") is not None
+    assert parse_settings({**BASE, "webhook_inputs": '{"city": "body.city"}'}).problems == ()
+
+
+def test_scheme_needing_a_secret_reports_it():
+    s = parse_settings({**BASE, "webhook_verification": "stripe"})
+    assert "stripe" in s.problem("webhook_secret").message
+    s = parse_settings({**BASE, "webhook_verification": "hmac_sha256", "webhook_secret": "x"})
+    assert s.problem("webhook_signature_header") is not None
+
+
+def test_lists_are_split_on_commas_and_newlines():
+    s = parse_settings(
+        {
+            **BASE,
+            "moderation_keywords": "bad, worse\nworst,,",
+            "cors_allowed_origins": "https://a.io/, https://b.io",
+        }
+    )
+    assert s.moderation_keywords == ("bad", "worse", "worst")
+    assert s.cors_allowed_origins == ("https://a.io", "https://b.io")
+
+
+@pytest.mark.parametrize("value", [True, 1, "1", "true", " TRUE ", "yes", "on"])
+def test_truthy(value):
+    assert coerce_bool(value) is True
+
+
+@pytest.mark.parametrize("value", [False, 0, "0", "false", "", "off", "no"])
+def test_falsy(value):
+    assert coerce_bool(value, default=True) is False
+
+
+def test_garbage_settings_never_raise():
+    for raw in (None, [], {"api_key": 5, "app": 7, "moderation_mode": ["x"]}):
+        parse_settings(raw)  # type: ignore[arg-type]

@@ -1,0 +1,205 @@
+"""The emulated workspace produces Dify's exact shapes (protocol.md §1.4–1.6, §6)."""
+
+import json
+
+import pytest
+
+from devkit.workspace import App, InvocationFailed, Script, Storage, Workspace
+
+
+def run(ws, **request):
+    request.setdefault("inputs", {})
+    request.setdefault("response_mode", "streaming")
+    return list(ws.answer("app", request))
+
+
+def chunks(replies):
+    assert replies[-1] == {"event": "end", "message": "", "data": None}
+    return [r["data"] for r in replies[:-1] if r["event"] == "response"]
+
+
+def test_chat_stream_matches_protocol_field_for_field():
+    ws = Workspace([App("a1", "chat", script=Script(answer="Hi there"))])
+    events = chunks(run(ws, app_id="a1", query="hello"))
+    message, end = events[0], events[-1]
+    assert list(message) == [
+        "event", "conversation_id", "message_id", "created_at", "task_id", "id", "answer",
+        "from_variable_selector",
+    ]  # fmt: skip
+    assert list(end) == [
+        "event", "conversation_id", "message_id", "created_at", "task_id", "id", "metadata", "files",
+    ]  # fmt: skip
+    assert [e["event"] for e in events] == ["message", "message", "message_end"]
+    assert "".join(e["answer"] for e in events[:-1]) == "Hi there"
+    assert message["id"] == message["message_id"] == end["id"]
+    assert {e["conversation_id"] for e in events} == {message["conversation_id"]}
+    assert isinstance(message["created_at"], int)
+    assert end["metadata"]["usage"]["total_tokens"] == 20
+
+
+@pytest.mark.parametrize(
+    ("mode", "sequence"),
+    [
+        ("agent-chat", ["agent_thought", "agent_message", "agent_thought", "message_end"]),
+        ("completion", ["message", "message_end"]),
+        (
+            "advanced-chat",
+            [
+                "workflow_started",
+                "node_started",
+                "node_finished",
+                "node_started",
+                "message",
+                "node_finished",
+                "node_started",
+                "node_finished",
+                "workflow_finished",
+                "message_end",
+            ],
+        ),
+        (
+            "workflow",
+            [
+                "workflow_started",
+                "node_started",
+                "node_finished",
+                "node_started",
+                "text_chunk",
+                "node_finished",
+                "node_started",
+                "node_finished",
+                "workflow_finished",
+            ],
+        ),
+    ],
+)
+def test_event_sequences(mode, sequence):
+    ws = Workspace([App("a", mode, script=Script(answer="one"))])
+    events = chunks(run(ws, app_id="a", query="q"))
+    assert [e["event"] for e in events] == sequence
+
+
+def test_envelopes_per_mode():
+    ws = Workspace([App("c", "completion"), App("w", "workflow")])
+    completion = chunks(run(ws, app_id="c"))[0]
+    assert list(completion)[:3] == ["event", "message_id", "created_at"]
+    assert "conversation_id" not in completion
+    workflow = chunks(run(ws, app_id="w"))[0]
+    assert list(workflow)[:4] == ["event", "workflow_run_id", "task_id", "data"]
+
+
+def test_blocking_shapes():
+    ws = Workspace([App("c", "chat"), App("p", "completion"), App("w", "workflow")])
+    (chat,) = chunks(run(ws, app_id="c", query="q", response_mode="blocking"))
+    assert list(chat) == [
+        "event", "task_id", "id", "message_id", "conversation_id", "mode", "answer", "metadata", "created_at",
+    ]  # fmt: skip
+    (completion,) = chunks(run(ws, app_id="p", response_mode="blocking"))
+    assert "conversation_id" not in completion and completion["mode"] == "completion"
+    (workflow,) = chunks(run(ws, app_id="w", response_mode="blocking"))
+    assert list(workflow) == ["task_id", "workflow_run_id", "data"]
+    assert list(workflow["data"]) == [
+        "id", "workflow_id", "status", "outputs", "error", "elapsed_time", "total_tokens",
+        "total_steps", "created_at", "finished_at",
+    ]  # fmt: skip
+
+
+def error_text(replies):
+    assert replies[-2]["event"] == "error" and replies[-1]["event"] == "end"
+    return replies[-2]["message"]
+
+
+def test_daemon_error_texts():
+    ws = Workspace([App("c", "chat"), App("g", "agent-chat")])
+    prefix = "invoke app failed: request failed with status code: 400 and respond with: "
+    missing = error_text(run(ws, app_id="c", query=""))
+    assert (
+        missing == prefix + '{"code": "invalid_param", "message": "missing query", "status": 400}\n'
+    )
+    assert "app not found" in error_text(run(ws, app_id="nope", query="q"))
+    blocking = error_text(run(ws, app_id="g", query="q", response_mode="blocking"))
+    assert "Agent Chat App does not support blocking mode" in blocking
+    assert "Conversation Not Exists." in error_text(
+        run(ws, app_id="c", query="q", conversation_id="x")
+    )
+    assert "invalid payload" in error_text(run(ws, app_id="c", query="q", inputs=None))
+
+
+def test_required_inputs_are_validated_before_streaming():
+    form = [{"text-input": {"variable": "city", "label": "City", "required": True}}]
+    ws = Workspace([App("w", "workflow", user_input_form=form)])
+    assert "city is required in input form" in error_text(run(ws, app_id="w"))
+    assert chunks(run(ws, app_id="w", inputs={"city": "Paris"}))
+
+
+def test_mid_stream_error_event_and_exception_before_stream():
+    ws = Workspace([App("c", "chat", script=Script(answer="a b c", error_after=2))])
+    events = chunks(run(ws, app_id="c", query="q"))
+    assert [e["event"] for e in events] == ["message", "message", "error"]
+    assert list(events[-1]) == [
+        "event",
+        "conversation_id",
+        "message_id",
+        "created_at",
+        "code",
+        "message",
+        "status",
+    ]
+    ws.app("c").script = Script(raise_before="read app failed: request failed: boom")
+    assert error_text(run(ws, app_id="c", query="q")) == "read app failed: request failed: boom"
+
+
+def test_conversations_continue_and_go_stale():
+    ws = Workspace([App("c", "chat")])
+    first = chunks(run(ws, app_id="c", query="q"))[0]["conversation_id"]
+    assert (
+        chunks(run(ws, app_id="c", query="q", conversation_id=first))[0]["conversation_id"] == first
+    )
+    ws.forget_conversation(first)
+    assert "Conversation Not Exists." in error_text(
+        run(ws, app_id="c", query="q", conversation_id=first)
+    )
+
+
+def test_invocations_are_recorded_as_dify_receives_them():
+    ws = Workspace([App("c", "chat")])
+    run(ws, app_id="c", query="hi", inputs={"x": 1}, conversation_id=None, user=None)
+    (inv,) = ws.invocations
+    assert (inv.query, inv.inputs, inv.conversation_id, inv.user) == ("hi", {"x": 1}, "", "")
+
+
+def test_fetch_app_returns_parameters():
+    form = [{"paragraph": {"variable": "q", "label": "Q", "required": True}}]
+    ws = Workspace([App("w", "workflow", user_input_form=form)])
+    (reply, end) = list(ws.answer("fetch_app", {"app_id": "w"}))
+    assert reply["message"] == "struct" and end["event"] == "end"
+    assert reply["data"]["user_input_form"] == form
+    assert ws.fetches == ["w"]
+
+
+def test_storage_semantics_and_quota():
+    storage = Storage(quota=10)
+    assert storage.handle({"opt": "set", "key": "k", "value": b"12345".hex()}) == {"data": "ok"}
+    assert storage.handle({"opt": "exist", "key": "k"}) == {"data": True, "exist_num": 1}
+    # overwrites are charged again (the daemon adds len(value) on every set)
+    storage.handle({"opt": "set", "key": "k", "value": b"12345".hex()})
+    assert storage.used == 10
+    with pytest.raises(InvocationFailed, match="allocated size is greater than max storage size"):
+        storage.handle({"opt": "set", "key": "k2", "value": b"1".hex()})
+    assert "k2" in storage.data  # written before the check, as the daemon does
+    with pytest.raises(InvocationFailed, match="load data failed"):
+        storage.handle({"opt": "get", "key": "missing"})
+    with pytest.raises(InvocationFailed, match="path traversal"):
+        storage.handle({"opt": "get", "key": "a/../../b"})
+    with pytest.raises(InvocationFailed, match="256"):
+        storage.handle({"opt": "set", "key": "k" * 257, "value": ""})
+
+
+def test_demo_workspace_has_every_mode():
+    from devkit.runner import DEMO_CONFIG
+
+    ws = Workspace.from_yaml(DEMO_CONFIG)
+    assert sorted(a.mode for a in ws.apps.values()) == sorted(
+        ["chat", "agent-chat", "advanced-chat", "completion", "workflow"]
+    )
+    json.dumps([a.parameters() for a in ws.apps.values()])
