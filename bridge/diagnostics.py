@@ -70,14 +70,23 @@ def route_url(base: str | None, route: Route) -> str:
 
 
 def examples(base: str | None) -> dict[str, str]:
-    url = f"{base or 'https://<dify-host>/e/<hook_id>'}/"
+    v1 = f"{base or 'https://<dify-host>/e/<hook_id>'}/v1"
+    auth = f'-H "Authorization: Bearer {KEY_PLACEHOLDER}" -H "Content-Type: application/json"'
     return {
-        "curl": f'curl -s -H "Authorization: Bearer {KEY_PLACEHOLDER}" {url}',
+        "curl": (
+            "# chat, agent or chatflow app\n"
+            f"curl -s {v1}/chat-messages {auth} \\\n"
+            """  -d '{"query": "Hello", "inputs": {}, "user": "me"}'\n"""
+            "# workflow app\n"
+            f"curl -s {v1}/workflows/run {auth} \\\n"
+            """  -d '{"inputs": {}, "user": "me", "response_mode": "streaming"}'"""
+        ),
         "python": (
-            "import os, httpx\n"
-            f'r = httpx.get("{url}",\n'
-            '              headers={"Authorization": "Bearer " + os.environ["APP_BRIDGE_KEY"]})\n'
-            "print(r.status_code)"
+            "import os\n"
+            "from dify_client import ChatClient  # pip install dify-client\n\n"
+            'client = ChatClient(os.environ["APP_BRIDGE_KEY"])\n'
+            f'client.base_url = "{v1}"\n'
+            'print(client.create_chat_message(inputs={}, query="Hello", user="me").json())'
         ),
     }
 

@@ -23,6 +23,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from bridge.errors import describe_exception
@@ -30,6 +31,12 @@ from bridge.errors import describe_exception
 logger = logging.getLogger(__name__)
 
 PREFIX = "ab"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    value: object
+    expires_at: float
 
 
 class KeyValueStorage(Protocol):
@@ -60,6 +67,11 @@ class Records:
 
     def get(self, kind: str, record_id: str) -> object | None:
         """The stored value, or None when absent, expired (then deleted) or unreadable."""
+        entry = self.entry(kind, record_id)
+        return None if entry is None else entry.value
+
+    def entry(self, kind: str, record_id: str) -> Entry | None:
+        """The stored value with its expiry time, or None (see :meth:`get`)."""
         key = self.key(kind, record_id)
         try:
             raw = self._storage.get(key)
@@ -75,14 +87,24 @@ class Records:
         if expires <= self._clock():
             self._delete_quietly(key)
             return None
-        return value
+        return Entry(value, expires)
 
-    def put(self, kind: str, record_id: str, value: object, ttl: float) -> None:
-        """Store ``value`` for ``ttl`` seconds. Raises when storage refuses (e.g. quota)."""
+    def remaining(self, entry: Entry) -> float:
+        """Seconds until ``entry`` expires."""
+        return entry.expires_at - self._clock()
+
+    def put(
+        self, kind: str, record_id: str, value: object, ttl: float, *, new: bool = False
+    ) -> None:
+        """Store ``value`` for ``ttl`` seconds. Raises when storage refuses (e.g. quota).
+
+        An existing record is deleted first (never overwritten, see the module doc);
+        ``new=True`` skips that check when the caller knows the id is fresh.
+        """
         key = self.key(kind, record_id)
         envelope = {"exp": round(self._clock() + ttl, 3), "v": value}
         data = json.dumps(envelope, separators=(",", ":")).encode()
-        if self._storage.exist(key):
+        if not new and self._storage.exist(key):
             self._delete_quietly(key)
         self._storage.set(key, data)
 

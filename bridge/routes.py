@@ -18,4 +18,8 @@ class Route:
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/", "diagnostics", "This page: public URLs, setting checks and examples."),
+    Route("POST", "/v1/chat-messages", "service-api", "Dify Service API: chat, agent, chatflow."),
+    Route("POST", "/v1/completion-messages", "service-api", "Dify Service API: completion apps."),
+    Route("POST", "/v1/workflows/run", "service-api", "Dify Service API: workflow apps."),
+    Route("GET", "/v1/parameters", "service-api", "Dify Service API: the app's input form."),
 )

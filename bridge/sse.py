@@ -9,11 +9,10 @@ requests.
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 from collections.abc import Iterable, Iterator
-
-from bridge.responses import dumps
 
 PING = b"event: ping\n\n"
 KEEPALIVE_COMMENT = b": keepalive\n\n"
@@ -21,8 +20,12 @@ DONE = b"data: [DONE]\n\n"
 
 
 def data_frame(obj: object) -> bytes:
-    """``data: <json>\\n\\n`` — the frame of every Dify and OpenAI stream event."""
-    return b"data: " + dumps(obj).encode() + b"\n\n"
+    """``data: <json>\\n\\n`` — the frame of every Dify and OpenAI stream event.
+
+    Compact UTF-8 JSON, as current Dify writes its stream (``orjson_dumps``) and as OpenAI
+    does; Dify before its orjson switch wrote ``json.dumps`` spacing (verify per version).
+    """
+    return b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
 
 
 def event_frame(name: str) -> bytes:

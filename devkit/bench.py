@@ -11,6 +11,7 @@ Levels: ``in-process`` (daemon bytes → SDK executor → Endpoint, no stdio) an
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from devkit.daemon import PluginProcess
 from devkit.inprocess import InProcessPlugin
 from devkit.probe import PROBE_ROOT
 from devkit.wire import daemon_request_bytes
-from devkit.workspace import App, Workspace
+from devkit.workspace import App, Script, Workspace
 
 SETTINGS = {"api_key": "bench-key", "app": {"app_id": "bench-chat"}}
 
@@ -55,11 +56,25 @@ def workspace() -> Workspace:
     return Workspace([App("bench-chat", "chat", "Bench")])
 
 
+def _post(path: str, body: dict, key: str | None = None) -> bytes:
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return daemon_request_bytes("POST", path, headers=headers, body=json.dumps(body).encode())
+
+
 def run(n: int) -> list[tuple[Result, Result | None]]:
     rows: list[tuple[Result, Result | None]] = []
     get_root = daemon_request_bytes("GET", "/", headers={"Authorization": "Bearer bench-key"})
     get_null = daemon_request_bytes("GET", "/null")
     get_missing = daemon_request_bytes("GET", "/nope")
+    chat = {"query": "hello", "inputs": {}, "user": "bench"}
+    bridge_blocking = _post("/v1/chat-messages", chat, "bench-key")
+    bridge_streaming = _post(
+        "/v1/chat-messages", {**chat, "response_mode": "streaming"}, "bench-key"
+    )
+    probe_blocking = _post("/app", {"kind": "chat", "app_id": "bench-chat", "query": "hello",
+                                    "inputs": {}, "response_mode": "blocking"})  # fmt: skip
 
     null_plugin = InProcessPlugin(workspace(), PROBE_ROOT)
     bridge = InProcessPlugin(workspace())
@@ -92,6 +107,30 @@ def run(n: int) -> list[tuple[Result, Result | None]]:
             null_in,
         )
     )
+    rows.append(
+        (
+            measure(
+                "bare SDK chat invoke (probe)",
+                "in-process",
+                lambda: null_plugin.request("POST", "/app", settings={}, raw=probe_blocking),
+                n,
+            ),
+            null_in,
+        )
+    )
+    rows.append(
+        (
+            measure(
+                "chat-messages blocking",
+                "in-process",
+                lambda: bridge.request(
+                    "POST", "/v1/chat-messages", settings=SETTINGS, raw=bridge_blocking
+                ),
+                n,
+            ),
+            null_in,
+        )
+    )
 
     with PluginProcess(workspace(), PROBE_ROOT) as null_proc, PluginProcess(workspace()) as proc:
         null_p = measure("null endpoint", "process", lambda: null_proc.request(get_null, {}), n)
@@ -104,7 +143,68 @@ def run(n: int) -> list[tuple[Result, Result | None]]:
                 null_p,
             )
         )
-    return rows  # fmt: skip
+        rows.append(
+            (
+                measure(
+                    "bare SDK chat invoke (probe)",
+                    "process",
+                    lambda: null_proc.request(probe_blocking, {}),
+                    n,
+                ),
+                null_p,
+            )
+        )
+        rows.append(
+            (
+                measure(
+                    "chat-messages blocking",
+                    "process",
+                    lambda: proc.request(bridge_blocking, SETTINGS),
+                    n,
+                ),
+                null_p,
+            )
+        )
+        rows.append(
+            (
+                measure(
+                    "chat-messages streaming (whole stream)",
+                    "process",
+                    lambda: proc.request(bridge_streaming, SETTINGS),
+                    n,
+                ),
+                null_p,
+            )
+        )
+    return rows
+
+
+def time_to_first_byte(n: int, first_delay: float = 0.2) -> list[tuple[str, float, float]]:
+    """Streaming TTFB minus the app's first-event delay, bridge vs the bare-SDK probe."""
+    ws = Workspace([App("bench-chat", "chat", "Bench", script=Script(first_delay=first_delay))])
+    cases = [
+        ("bare SDK chat invoke, streamed (probe)", PROBE_ROOT, _post("/app", {
+            "kind": "chat", "app_id": "bench-chat", "query": "q", "inputs": {},
+            "response_mode": "streaming"})),
+        ("chat-messages streaming", None, _post(
+            "/v1/chat-messages", {"query": "q", "response_mode": "streaming"}, "bench-key")),
+    ]  # fmt: skip
+    out = []
+    for name, root, raw in cases:
+        samples = []
+        with PluginProcess(ws, root) if root else PluginProcess(ws) as proc:
+            for i in range(n + 5):
+                start = time.perf_counter()
+                reply = proc.send(raw, SETTINGS)
+                next(reply.chunks)
+                elapsed = (time.perf_counter() - start - first_delay) * 1000
+                for _chunk in reply.chunks:
+                    pass
+                if i >= 5:
+                    samples.append(elapsed)
+        samples.sort()
+        out.append((name, statistics.median(samples), samples[int(len(samples) * 0.9) - 1]))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,6 +215,13 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|")
     for result, baseline in run(args.n):
         print(result.row(baseline))
+    print()
+    print("Time to first byte minus the app's own 200 ms first-event delay (process level):")
+    print()
+    print("| case | median ms | p90 ms |")
+    print("|---|---|---|")
+    for name, median, p90 in time_to_first_byte(max(20, args.n // 10)):
+        print(f"| {name} | {median:.3f} | {p90:.3f} |")
     return 0
 
 

@@ -168,6 +168,10 @@ def describe(bridge: Bridge, base: str) -> str:
     key = (bridge.endpoints.get(first) or {}).get("settings", {}).get("api_key", "")
     lines.append("try:")
     lines.append(f'  curl -s -H "Authorization: Bearer {key}" {base}/e/{first}/')
+    lines.append(
+        f"  curl -s {base}/e/{first}/v1/chat-messages -H 'Authorization: Bearer {key}' "
+        """-H 'Content-Type: application/json' -d '{"query": "Hi", "user": "me"}'"""
+    )
     return "\n".join(lines)
 
 

@@ -287,7 +287,8 @@ class Workspace:
         conversation_id = invocation.conversation_id
         if app.mode in CHAT_MODES:
             if conversation_id and self._conversations.get(conversation_id) != app.id:
-                raise InvocationFailed(inner_api_error("Conversation Not Exists."))
+                # Dify raises ConversationNotExistsError() with no text (verify)
+                raise InvocationFailed(inner_api_error(""))
             if not conversation_id:
                 conversation_id = str(uuid.uuid4())
                 with self._lock:

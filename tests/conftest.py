@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import dify_plugin  # noqa: F401  (gevent patching first)
 import pytest
 
+from bridge.gateway import MODES, PARAMETERS
 from devkit.daemon import PluginProcess
 from devkit.inprocess import InProcessPlugin
 from devkit.runner import DEMO_CONFIG, Bridge, serve
@@ -40,6 +41,13 @@ def make_workspace() -> Workspace:
 @pytest.fixture
 def workspace() -> Workspace:
     return make_workspace()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_memory() -> None:
+    """Mode memory and the parameters cache live for a plugin process; reset per test."""
+    MODES.clear()
+    PARAMETERS.entries.clear()
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from bridge.sse import PING, comment_frame, data_frame, event_frame, with_keepal
 
 def test_frames():
     assert data_frame({"event": "message", "answer": "é"}) == (
-        b'data: {"event": "message", "answer": "\\u00e9"}\n\n'
+        'data: {"event":"message","answer":"é"}\n\n'.encode()
     )
     assert event_frame("ping") == PING == b"event: ping\n\n"
     assert comment_frame("keepalive") == b": keepalive\n\n"

@@ -1,0 +1,53 @@
+"""One endpoint request, as the core sees it: plain data plus the session's capabilities.
+
+Endpoints build a :class:`Call` from the werkzeug request, the settings mapping and the SDK
+session; protocol modules only ever see the :class:`Call`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from werkzeug import Request
+
+from bridge.auth import authenticate
+from bridge.conversations import Conversations
+from bridge.gateway import AppGateway
+from bridge.records import Records
+from bridge.settings import Settings, parse_settings
+
+
+@dataclass(frozen=True)
+class Call:
+    settings: Settings
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    args: Mapping[str, str]
+    body: bytes
+    mimetype: str
+    gateway: AppGateway
+    records: Records
+
+    @classmethod
+    def from_request(cls, request: Request, settings: Mapping, session: Any) -> Call:
+        return cls(
+            settings=parse_settings(settings),
+            method=request.method,
+            path=request.path,
+            headers=request.headers,
+            args=request.args,
+            body=request.get_data(),
+            mimetype=request.mimetype,
+            gateway=AppGateway(session.app),
+            records=Records(session.storage, session.endpoint_id),
+        )
+
+    def authenticate(self) -> None:
+        authenticate(self.settings, self.headers)
+
+    @property
+    def conversations(self) -> Conversations:
+        return Conversations(self.records)

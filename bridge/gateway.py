@@ -1,0 +1,299 @@
+"""The app gateway: the one way every route runs the selected app.
+
+- :meth:`AppGateway.events` invokes the app **always in streaming mode** and yields Dify's
+  event dicts unchanged (protocol.md §1.5); a blocking caller aggregates them
+  (:mod:`bridge.aggregate`), so agent-chat apps work in blocking mode and long runs never
+  sit silent long enough to hit the SDK's 250 s limit.
+- Failures the SDK raises as bare ``Exception(text)`` (§1.6) become :class:`AppFailure`, a
+  :class:`BridgeError` with Dify's Service-API code and status and a :class:`Reason` the
+  protocol modules can map further (e.g. ``missing query`` on the workflow route means
+  "not a workflow app").
+- :class:`ModeMemory` learns each app's mode from the first event of its runs: Dify tells a
+  plugin nothing about an app's mode before it runs (SPEC §4).
+- :meth:`AppGateway.parameters` is ``fetch_app`` cached briefly per app.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+from bridge.errors import BridgeError
+
+CHAT_MODES = frozenset({"chat", "agent-chat", "advanced-chat"})
+PARAMETERS_TTL = 60.0
+_WRAPPED = re.compile(
+    r"^invoke app failed: request failed with status code: (\d+) and respond with: (.*)$", re.S
+)
+
+
+class AppKind(Enum):
+    """The three run shapes of Dify apps (and so of routes)."""
+
+    CHAT = "chat"  # chat, agent-chat, advanced-chat
+    COMPLETION = "completion"
+    WORKFLOW = "workflow"
+
+
+def kind_of_mode(mode: str) -> AppKind:
+    if mode in CHAT_MODES:
+        return AppKind.CHAT
+    return AppKind.WORKFLOW if mode == "workflow" else AppKind.COMPLETION
+
+
+class Reason(Enum):
+    APP_NOT_FOUND = "app_not_found"
+    MISSING_QUERY = "missing_query"
+    CONVERSATION_NOT_EXISTS = "conversation_not_exists"
+    INVALID_INPUT = "invalid_input"
+    UNSUPPORTED_APP = "unsupported_app"
+    APP_ERROR = "app_error"  # Dify answered with an error of its own (code passed through)
+    RUN_FAILED = "run_failed"  # the run broke after it started
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+    PERMISSION = "permission"
+
+
+class AppFailure(BridgeError):
+    """A failed app invocation, translated to Dify's Service-API vocabulary."""
+
+    def __init__(self, reason: Reason, status: int, code: str, message: str) -> None:
+        super().__init__(status, code, message)
+        self.reason = reason
+
+
+def translate_failure(exc: BaseException, *, conversation_id: str = "") -> AppFailure:
+    """Map the SDK's exception text for a failed invocation (protocol.md §1.6).
+
+    Dify raises ``ConversationNotExistsError()`` without a message, so its inner API answers
+    ``invalid_param`` with an empty (or ``"None"``) message: when the run named a
+    conversation, that is read as "Conversation Not Exists." (verify on your Dify).
+    """
+    text = str(exc).strip()
+    wrapped = _WRAPPED.match(text)
+    if wrapped:
+        return _from_dify_body(int(wrapped.group(1)), wrapped.group(2), bool(conversation_id))
+    if text.startswith("invocation exited without response"):
+        return AppFailure(
+            Reason.TIMEOUT, 504, "gateway_timeout", "The app sent nothing for 250 seconds."
+        )
+    if text.startswith("read app failed"):
+        return AppFailure(
+            Reason.RUN_FAILED,
+            500,
+            "internal_server_error",
+            "The app run failed after it started (or exceeded Dify's 240 s invocation limit).",
+        )
+    if text.startswith("permission denied"):
+        return AppFailure(
+            Reason.PERMISSION, 500, "internal_server_error", "The plugin lacks app permission."
+        )
+    if text.startswith("invoke app failed"):
+        return AppFailure(Reason.UNREACHABLE, 502, "app_unavailable", "Dify could not be reached.")
+    return AppFailure(Reason.RUN_FAILED, 500, "internal_server_error", "The app run failed.")
+
+
+def _from_dify_body(status: int, body: str, named_conversation: bool) -> AppFailure:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = {}
+    if not isinstance(parsed, dict):
+        parsed = {}
+    message = str(parsed.get("message") or "")
+    code = str(parsed.get("code") or "invalid_param")
+    status = int(parsed.get("status") or status)
+    lowered = message.lower()
+    if lowered == "app not found":
+        return AppFailure(
+            Reason.APP_NOT_FOUND,
+            400,
+            "app_unavailable",
+            "App unavailable, please check your app configurations.",
+        )
+    if lowered == "missing query":
+        return AppFailure(Reason.MISSING_QUERY, 400, "invalid_param", "query is required")
+    if lowered.startswith("conversation not exists") or (
+        named_conversation and code == "invalid_param" and lowered in ("", "none")
+    ):
+        return AppFailure(
+            Reason.CONVERSATION_NOT_EXISTS, 404, "not_found", "Conversation Not Exists."
+        )
+    if lowered == "unexpected app type":
+        return AppFailure(
+            Reason.UNSUPPORTED_APP,
+            400,
+            "app_unavailable",
+            "This app type cannot be run by plugins.",
+        )
+    if code == "invalid_param" and status == 400:
+        return AppFailure(Reason.INVALID_INPUT, 400, "invalid_param", message or "Invalid input.")
+    return AppFailure(Reason.APP_ERROR, status, code, message or "The app failed.")
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+def kind_of_event(event: Mapping[str, Any]) -> AppKind:
+    """Which run shape an event belongs to, from its envelope (protocol.md §1.5)."""
+    if "conversation_id" in event:
+        return AppKind.CHAT
+    if "workflow_run_id" in event and "message_id" not in event:
+        return AppKind.WORKFLOW
+    return AppKind.COMPLETION
+
+
+def mode_of_first_event(event: Mapping[str, Any]) -> str | None:
+    """The exact app mode told by the first event of a run, when it tells one."""
+    name = event.get("event")
+    if name == "error":
+        return None
+    kind = kind_of_event(event)
+    if kind is AppKind.WORKFLOW:
+        return "workflow"
+    if kind is AppKind.COMPLETION:
+        return "completion"
+    if str(name).startswith("agent_"):
+        return "agent-chat"
+    if name in ("workflow_started", "node_started") or "workflow_run_id" in event:
+        return "advanced-chat"
+    return "chat"
+
+
+class ModeMemory:
+    """App id → mode, learned from runs; bounded, shared by every endpoint of the process."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._modes: OrderedDict[str, str] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def get(self, app_id: str) -> str | None:
+        return self._modes.get(app_id)
+
+    def learn(self, app_id: str, mode: str) -> None:
+        with self._lock:
+            self._modes[app_id] = mode
+            self._modes.move_to_end(app_id)
+            while len(self._modes) > self._capacity:
+                self._modes.popitem(last=False)
+
+    def forget(self, app_id: str) -> None:
+        with self._lock:
+            self._modes.pop(app_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._modes.clear()
+
+
+MODES = ModeMemory()
+
+
+# -- invocation ---------------------------------------------------------------------------
+
+
+class AppInvoker(Protocol):
+    """The subset of ``session.app`` the gateway uses."""
+
+    chat: Any
+
+    def fetch_app(self, app_id: str) -> Mapping: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    app_id: str
+    inputs: dict[str, Any]
+    query: str = ""
+    conversation_id: str = ""
+    user: str = ""
+
+
+@dataclass
+class _ParametersCache:
+    ttl: float = PARAMETERS_TTL
+    entries: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+
+    def get(self, app_id: str) -> dict[str, Any] | None:
+        hit = self.entries.get(app_id)
+        if hit is None or hit[0] <= time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, app_id: str, parameters: dict[str, Any]) -> None:
+        if len(self.entries) > 1000:
+            self.entries.clear()
+        self.entries[app_id] = (time.monotonic() + self.ttl, parameters)
+
+
+PARAMETERS = _ParametersCache()
+
+
+class AppGateway:
+    """Runs one app for one request."""
+
+    def __init__(self, app: AppInvoker, *, modes: ModeMemory = MODES) -> None:
+        self._app = app
+        self.modes = modes
+
+    def events(self, run: RunRequest) -> Iterator[dict[str, Any]]:
+        """Dify's event dicts, as they arrive; failures raised as :class:`AppFailure`.
+
+        The app's mode is learned from the first event.
+        """
+        try:
+            stream = self._app.chat.invoke(
+                app_id=run.app_id,
+                query=run.query,
+                inputs=run.inputs,
+                response_mode="streaming",
+                conversation_id=run.conversation_id or None,
+                user=run.user or None,
+            )
+            first = True
+            for event in stream:
+                if first:
+                    first = False
+                    mode = mode_of_first_event(event)
+                    if mode is not None:
+                        self.modes.learn(run.app_id, mode)
+                yield event
+        except AppFailure:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the SDK raises bare Exception(text)
+            failure = translate_failure(exc, conversation_id=run.conversation_id)
+            if failure.reason is Reason.MISSING_QUERY and not run.query:
+                self.modes.learn(run.app_id, self.modes.get(run.app_id) or "chat")
+            raise failure from None
+
+    def parameters(self, app_id: str) -> dict[str, Any]:
+        """``fetch_app``: the app's ``GET /parameters`` object, cached for a minute."""
+        cached = PARAMETERS.get(app_id)
+        if cached is not None:
+            return cached
+        try:
+            parameters = dict(self._app.fetch_app(app_id))
+        except Exception as exc:  # noqa: BLE001 - the SDK raises bare Exception(text)
+            raise translate_failure(exc) from None
+        PARAMETERS.put(app_id, parameters)
+        return parameters
+
+
+def input_variables(parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The controls of ``user_input_form`` (each with ``variable``, ``required``, ``type``…)."""
+    controls = []
+    for item in parameters.get("user_input_form") or []:
+        if not isinstance(item, Mapping):
+            continue
+        for kind, control in item.items():
+            if isinstance(control, Mapping) and "variable" in control:
+                controls.append({"type": kind, **control})
+    return controls

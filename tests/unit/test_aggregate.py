@@ -1,0 +1,42 @@
+"""Aggregating a stream gives exactly the blocking object Dify returns for the same run."""
+
+import pytest
+
+from bridge.aggregate import aggregate
+from bridge.errors import BridgeError
+from devkit.workspace import App, Invocation, Script, _Run
+
+
+def make_run(mode, **script):
+    inv = Invocation("a", "q", {"x": "1"}, "streaming", "", "", "", "t")
+    return _Run(App("a", mode, script=Script(answer="Hello world, again", **script)), inv, "conv-1")
+
+
+@pytest.mark.parametrize("mode", ["chat", "agent-chat", "advanced-chat", "completion", "workflow"])
+def test_aggregate_equals_blocking(mode):
+    run = make_run(mode)
+    assert aggregate(run.events()) == run.blocking()
+
+
+def test_failed_workflow_is_a_body_not_an_error():
+    run = make_run("workflow", workflow_status="failed")
+    body = aggregate(run.events())
+    assert body["data"]["status"] == "failed"
+    assert body["data"]["error"]
+    assert body == run.blocking()
+
+
+def test_message_replace_replaces_the_answer_so_far():
+    run = make_run("chat")
+    events = run.events()
+    replace = dict(events[0], event="message_replace", answer="[redacted]")
+    replace.pop("from_variable_selector")
+    body = aggregate([*events[:2], replace, events[-1]])
+    assert body["answer"] == "[redacted]"
+
+
+def test_error_event_raises_with_its_code_and_status():
+    events = list(make_run("chat", error_after=1).stream())
+    with pytest.raises(BridgeError) as caught:
+        aggregate(events)
+    assert (caught.value.code, caught.value.status) == ("completion_request_error", 400)

@@ -1,0 +1,118 @@
+import pytest
+
+from bridge.gateway import (
+    AppKind,
+    ModeMemory,
+    Reason,
+    input_variables,
+    kind_of_event,
+    mode_of_first_event,
+    translate_failure,
+)
+from devkit.workspace import App, Invocation, Script, _Run, inner_api_error
+
+
+def first_event(mode):
+    inv = Invocation("a", "q", {}, "streaming", "", "", "", "t")
+    return _Run(
+        App("a", mode, script=Script(answer="x")), inv, "c1" if mode != "workflow" else ""
+    ).events()[0]
+
+
+@pytest.mark.parametrize(
+    ("mode", "kind"),
+    [
+        ("chat", AppKind.CHAT),
+        ("agent-chat", AppKind.CHAT),
+        ("advanced-chat", AppKind.CHAT),
+        ("completion", AppKind.COMPLETION),
+        ("workflow", AppKind.WORKFLOW),
+    ],
+)
+def test_mode_is_learned_from_the_first_event(mode, kind):
+    event = first_event(mode)
+    assert mode_of_first_event(event) == mode
+    assert kind_of_event(event) is kind
+
+
+def test_error_event_tells_kind_but_not_mode():
+    error = {"event": "error", "workflow_run_id": "r", "code": "x", "message": "m", "status": 400}
+    assert mode_of_first_event(error) is None
+    assert kind_of_event(error) is AppKind.WORKFLOW
+
+
+@pytest.mark.parametrize(
+    ("text", "reason", "status", "code"),
+    [
+        (inner_api_error("app not found"), Reason.APP_NOT_FOUND, 400, "app_unavailable"),
+        (inner_api_error("missing query"), Reason.MISSING_QUERY, 400, "invalid_param"),
+        (
+            inner_api_error("city is required in input form"),
+            Reason.INVALID_INPUT,
+            400,
+            "invalid_param",
+        ),
+        (inner_api_error("unexpected app type"), Reason.UNSUPPORTED_APP, 400, "app_unavailable"),
+        (
+            inner_api_error("Your quota is used up", code="provider_quota_exceeded"),
+            Reason.APP_ERROR,
+            400,
+            "provider_quota_exceeded",
+        ),
+        (
+            inner_api_error("Too many requests", code="too_many_requests", status=429),
+            Reason.APP_ERROR,
+            429,
+            "too_many_requests",
+        ),
+        ("read app failed: request failed: boom", Reason.RUN_FAILED, 500, "internal_server_error"),
+        (
+            "invocation exited without response after 250 seconds",
+            Reason.TIMEOUT,
+            504,
+            "gateway_timeout",
+        ),
+        (
+            "invoke app failed: dial tcp 10.0.0.1:5001: connect refused",
+            Reason.UNREACHABLE,
+            502,
+            "app_unavailable",
+        ),
+        (
+            "permission denied, you need to enable app access in plugin manifest",
+            Reason.PERMISSION,
+            500,
+            "internal_server_error",
+        ),
+        ("something else entirely", Reason.RUN_FAILED, 500, "internal_server_error"),
+    ],
+)
+def test_failure_translation(text, reason, status, code):
+    failure = translate_failure(Exception(text))
+    assert (failure.reason, failure.status, failure.code) == (reason, status, code)
+    assert "Traceback" not in failure.message and "10.0.0.1" not in failure.message
+
+
+def test_empty_invalid_param_with_a_conversation_is_conversation_not_exists():
+    failure = translate_failure(Exception(inner_api_error("")), conversation_id="c-1")
+    assert failure.reason is Reason.CONVERSATION_NOT_EXISTS
+    assert (failure.status, failure.code, failure.message) == (
+        404,
+        "not_found",
+        "Conversation Not Exists.",
+    )
+    assert translate_failure(Exception(inner_api_error(""))).reason is Reason.INVALID_INPUT
+
+
+def test_mode_memory_is_bounded():
+    memory = ModeMemory(capacity=3)
+    for i in range(5):
+        memory.learn(f"app-{i}", "chat")
+    assert [memory.get(f"app-{i}") for i in range(5)] == [None, None, "chat", "chat", "chat"]
+
+
+def test_input_variables_flatten_the_form():
+    form = {
+        "user_input_form": [{"text-input": {"variable": "city", "required": True}}, {"bogus": 1}]
+    }
+    assert input_variables(form) == [{"type": "text-input", "variable": "city", "required": True}]
