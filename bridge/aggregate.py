@@ -15,11 +15,14 @@ code, message and status, as Dify's blocking mode answers with that error.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from bridge.errors import BridgeError
 from bridge.gateway import AppKind, kind_of_event, mode_of_first_event
+from bridge.sse import with_keepalive
 
 WORKFLOW_DATA_KEYS = (
     "id",
@@ -107,4 +110,60 @@ def aggregate(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     aggregator = Aggregator()
     for event in events:
         aggregator.feed(event)
+    return aggregator.result()
+
+
+def outputs_text(outputs: Mapping[str, Any] | None) -> str:
+    """A workflow's text: its single output, else ``outputs.result``, else JSON of all."""
+    outputs = outputs or {}
+    if len(outputs) == 1:
+        value = next(iter(outputs.values()))
+    elif "result" in outputs:
+        value = outputs["result"]
+    else:
+        return json.dumps(outputs, ensure_ascii=False)
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def answer_text(result: Mapping[str, Any]) -> str:
+    """The text of a blocking result: the answer, or the workflow's outputs as text.
+
+    A workflow that did not succeed raises, with its error.
+    """
+    if "workflow_run_id" in result and "answer" not in result:
+        data = result.get("data") or {}
+        if data.get("status") not in ("succeeded", "partial-succeeded"):
+            raise BridgeError(
+                400, "workflow_failed", str(data.get("error") or "The workflow did not succeed.")
+            )
+        return outputs_text(data.get("outputs"))
+    return str(result.get("answer") or "")
+
+
+def run_blocking(
+    events: Iterator[Mapping[str, Any]], *, timeout: float | None = None
+) -> dict[str, Any]:
+    """Aggregate ``events``; with ``timeout``, give up with a 504 once it has passed.
+
+    The deadline is checked between events and during silences (the stream is drained on a
+    helper thread), so a slow app cannot hold the caller past it.
+    """
+    aggregator = Aggregator()
+    if timeout is None:
+        for event in events:
+            aggregator.feed(event)
+        return aggregator.result()
+    deadline = time.monotonic() + timeout
+    tick = object()
+    stream = with_keepalive(events, min(1.0, timeout), tick)
+    try:
+        for item in stream:
+            if time.monotonic() > deadline:
+                raise BridgeError(
+                    504, "app_timeout", f"The app did not finish within {timeout:g} seconds."
+                )
+            if item is not tick:
+                aggregator.feed(item)  # type: ignore[arg-type]
+    finally:
+        stream.close()
     return aggregator.result()

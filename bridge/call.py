@@ -22,6 +22,7 @@ from bridge.settings import Settings, parse_settings
 @dataclass(frozen=True)
 class Call:
     settings: Settings
+    endpoint_id: str
     method: str
     path: str
     headers: Mapping[str, str]
@@ -35,6 +36,7 @@ class Call:
     def from_request(cls, request: Request, settings: Mapping, session: Any) -> Call:
         return cls(
             settings=parse_settings(settings),
+            endpoint_id=session.endpoint_id or "",
             method=request.method,
             path=request.path,
             headers=request.headers,

@@ -22,4 +22,5 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/completion-messages", "service-api", "Dify Service API: completion apps."),
     Route("POST", "/v1/workflows/run", "service-api", "Dify Service API: workflow apps."),
     Route("GET", "/v1/parameters", "service-api", "Dify Service API: the app's input form."),
+    Route("POST", "/extension", "extension", "Dify API-based Extension: data tool, moderation."),
 )

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bridge.moderation import first_keyword
 from devkit.daemon import PluginProcess
 from devkit.inprocess import InProcessPlugin
 from devkit.probe import PROBE_ROOT
@@ -207,6 +208,28 @@ def time_to_first_byte(n: int, first_delay: float = 0.2) -> list[tuple[str, floa
     return out
 
 
+def keyword_moderation(n: int) -> list[Result]:
+    """Keyword moderation of a 4 KB text: the matcher alone, and the whole extension call."""
+    keywords = tuple(f"keyword{i}" for i in range(50))
+    text = ("The quick brown fox jumps over the lazy dog. " * 100)[:4096]
+    settings = {**SETTINGS, "moderation_keywords": ", ".join(keywords)}
+    raw = _post(
+        "/extension", {"point": "app.moderation.output", "params": {"text": text}}, "bench-key"
+    )
+    bridge = InProcessPlugin(workspace())
+
+    def match() -> object:
+        return first_keyword(keywords, [text])
+
+    def extension_call() -> object:
+        return bridge.request("POST", "/extension", settings=settings, raw=raw)
+
+    return [
+        measure("keyword match, 4 KB, 50 keywords", "core", match, n * 10),
+        measure("POST /extension moderation.output, 4 KB", "in-process", extension_call, n),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=300, help="timed requests per case")
@@ -215,6 +238,12 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|")
     for result, baseline in run(args.n):
         print(result.row(baseline))
+    print()
+    print("| keyword moderation | level | median µs | p90 µs |")
+    print("|---|---|---|---|")
+    for result in keyword_moderation(args.n):
+        median_us, p90_us = result.median_ms * 1000, result.p90_ms * 1000
+        print(f"| {result.name} | {result.level} | {median_us:.1f} | {p90_us:.1f} |")
     print()
     print("Time to first byte minus the app's own 200 ms first-event delay (process level):")
     print()
