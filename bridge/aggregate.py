@@ -58,6 +58,7 @@ class Aggregator:
         self.task_id: str | None = None
         self.metadata: dict[str, Any] = {}
         self.workflow: dict[str, Any] | None = None
+        self.replaced = False  # output moderation replaced the answer
 
     def feed(self, event: Mapping[str, Any]) -> None:
         name = event.get("event")
@@ -75,6 +76,7 @@ class Aggregator:
             self.answer.append(str(event.get("answer") or ""))
         elif name == "message_replace":
             self.answer = [str(event.get("answer") or "")]
+            self.replaced = True
         elif name == "message_end":
             self.metadata = dict(event.get("metadata") or {})
         elif name == "workflow_finished":

@@ -70,7 +70,7 @@ def internal_error() -> BridgeError:
 
 _OPENAI_TYPES = {
     400: "invalid_request_error",
-    401: "authentication_error",
+    401: "invalid_request_error",  # what OpenAI itself answers for a bad key
     403: "permission_error",
     404: "invalid_request_error",
     413: "invalid_request_error",
@@ -88,7 +88,7 @@ def error_body(error: BridgeError, family: Family) -> dict:
                 "message": error.message,
                 "type": kind or "invalid_request_error",
                 "param": error.param,
-                "code": error.code,
+                "code": "invalid_api_key" if error.code == "unauthorized" else error.code,
             }
         }
     return {"code": error.code, "message": error.message, "status": error.status}

@@ -23,4 +23,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/workflows/run", "service-api", "Dify Service API: workflow apps."),
     Route("GET", "/v1/parameters", "service-api", "Dify Service API: the app's input form."),
     Route("POST", "/extension", "extension", "Dify API-based Extension: data tool, moderation."),
+    Route("GET", "/v1/models", "openai", "OpenAI API: the model list (one model: this app)."),
+    Route(
+        "POST", "/v1/chat/completions", "openai", "OpenAI API: chat completions, streamed or not."
+    ),
 )

@@ -189,6 +189,9 @@ def time_to_first_byte(n: int, first_delay: float = 0.2) -> list[tuple[str, floa
             "response_mode": "streaming"})),
         ("chat-messages streaming", None, _post(
             "/v1/chat-messages", {"query": "q", "response_mode": "streaming"}, "bench-key")),
+        ("chat/completions streaming (OpenAI)", None, _post(
+            "/v1/chat/completions", {"messages": [{"role": "user", "content": "q"}],
+                                     "stream": True}, "bench-key")),
     ]  # fmt: skip
     out = []
     for name, root, raw in cases:
@@ -206,6 +209,26 @@ def time_to_first_byte(n: int, first_delay: float = 0.2) -> list[tuple[str, floa
         samples.sort()
         out.append((name, statistics.median(samples), samples[int(len(samples) * 0.9) - 1]))
     return out
+
+
+def per_chunk_translation(n: int, chunks: int = 200) -> tuple[float, float, float]:
+    """OpenAI chunk translation cost: (service-api µs/chunk, openai µs/chunk, difference)."""
+    ws = Workspace([App("bench-chat", "chat", "Bench", script=Script(chunks=["tok "] * chunks))])
+    bridge = InProcessPlugin(ws)
+    dify = _post("/v1/chat-messages", {"query": "q", "response_mode": "streaming"}, "bench-key")
+    oai = _post("/v1/chat/completions", {"messages": [{"role": "user", "content": "q"}],
+                                         "stream": True}, "bench-key")  # fmt: skip
+
+    def dify_stream() -> object:
+        return bridge.request("POST", "/v1/chat-messages", settings=SETTINGS, raw=dify)
+
+    def openai_stream() -> object:
+        return bridge.request("POST", "/v1/chat/completions", settings=SETTINGS, raw=oai)
+
+    rounds = max(20, n // 10)
+    a = measure("dify", "in-process", dify_stream, rounds).median_ms * 1000 / chunks
+    b = measure("openai", "in-process", openai_stream, rounds).median_ms * 1000 / chunks
+    return a, b, b - a
 
 
 def keyword_moderation(n: int) -> list[Result]:
@@ -244,6 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     for result in keyword_moderation(args.n):
         median_us, p90_us = result.median_ms * 1000, result.p90_ms * 1000
         print(f"| {result.name} | {result.level} | {median_us:.1f} | {p90_us:.1f} |")
+    dify_us, openai_us, extra_us = per_chunk_translation(args.n)
+    print()
+    print("| streaming 200 chunks, in-process | µs per chunk |")
+    print("|---|---|")
+    print(f"| Dify events passed through (chat-messages) | {dify_us:.1f} |")
+    print(f"| translated to chat.completion.chunk (chat/completions) | {openai_us:.1f} |")
+    print(f"| translation overhead per chunk | {extra_us:.1f} |")
     print()
     print("Time to first byte minus the app's own 200 ms first-event delay (process level):")
     print()

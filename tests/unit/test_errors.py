@@ -14,11 +14,11 @@ def test_dify_envelope():
 
 
 def test_openai_envelope():
-    body = error_body(BridgeError(401, "invalid_api_key", "Incorrect API key."), Family.OPENAI)
+    body = error_body(BridgeError(401, "unauthorized", "Incorrect API key."), Family.OPENAI)
     assert body == {
         "error": {
             "message": "Incorrect API key.",
-            "type": "authentication_error",
+            "type": "invalid_request_error",
             "param": None,
             "code": "invalid_api_key",
         }
