@@ -72,6 +72,8 @@ class Aggregator:
                 self.envelope[key] = event[key]
         if self.task_id is None and event.get("task_id"):
             self.task_id = event["task_id"]
+        if self.mode == "chat" and str(name).startswith("agent_"):
+            self.mode = "agent-chat"
         if name in ("message", "agent_message"):
             self.answer.append(str(event.get("answer") or ""))
         elif name == "message_replace":

@@ -27,7 +27,7 @@ def json_object(data: bytes, mimetype: str) -> dict[str, Any]:
         raise unsupported_media_type("Content-Type must be application/json.")
     try:
         parsed = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         raise invalid_param("Request body is not valid JSON.") from None
     if not isinstance(parsed, dict):
         raise invalid_param("Request body must be a JSON object.")

@@ -43,7 +43,7 @@ class Call:
             args=request.args,
             body=request.get_data(),
             mimetype=request.mimetype,
-            gateway=AppGateway(session.app),
+            gateway=AppGateway(session.app, scope=session.endpoint_id or ""),
             records=Records(session.storage, session.endpoint_id),
         )
 

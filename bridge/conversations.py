@@ -10,9 +10,12 @@ Records last 30 days and are renewed when used in their second half.
 from __future__ import annotations
 
 import hashlib
+import logging
 
-from bridge.errors import not_found
+from bridge.errors import describe_exception, not_found
 from bridge.records import Records
+
+logger = logging.getLogger(__name__)
 
 KIND = "conv"
 TTL = 30 * 24 * 3600.0
@@ -35,7 +38,10 @@ class Conversations:
         if entry.value.get("owner") != _owner(user):
             raise not_found(NOT_EXISTS)
         if self._records.remaining(entry) < TTL / 2:
-            self._records.put(KIND, conversation_id, entry.value, TTL)
+            try:
+                self._records.put(KIND, conversation_id, entry.value, TTL)
+            except Exception as exc:  # noqa: BLE001 - renewal is best effort; the check passed
+                logger.warning("could not renew conversation record: %s", describe_exception(exc))
 
     def remember(self, conversation_id: str, user: str) -> None:
         self._records.put(KIND, conversation_id, {"owner": _owner(user)}, TTL, new=True)

@@ -100,39 +100,45 @@ def translate_failure(exc: BaseException, *, conversation_id: str = "") -> AppFa
     return AppFailure(Reason.RUN_FAILED, 500, "internal_server_error", "The app run failed.")
 
 
+_KNOWN_MESSAGES: dict[str, tuple[Reason, int, str, str]] = {
+    "app not found": (
+        Reason.APP_NOT_FOUND,
+        400,
+        "app_unavailable",
+        "App unavailable, please check your app configurations.",
+    ),
+    "missing query": (Reason.MISSING_QUERY, 400, "invalid_param", "query is required"),
+    "conversation not exists.": (
+        Reason.CONVERSATION_NOT_EXISTS,
+        404,
+        "not_found",
+        "Conversation Not Exists.",
+    ),
+    "unexpected app type": (
+        Reason.UNSUPPORTED_APP,
+        400,
+        "app_unavailable",
+        "This app type cannot be run by plugins.",
+    ),
+}
+
+
 def _from_dify_body(status: int, body: str, named_conversation: bool) -> AppFailure:
     try:
         parsed = json.loads(body)
     except ValueError:
-        parsed = {}
-    if not isinstance(parsed, dict):
-        parsed = {}
+        parsed = None
+    if not isinstance(parsed, dict):  # a proxy's error page, not Dify's answer
+        return AppFailure(Reason.UNREACHABLE, 502, "app_unavailable", "Dify could not be reached.")
     message = str(parsed.get("message") or "")
     code = str(parsed.get("code") or "invalid_param")
     status = int(parsed.get("status") or status)
     lowered = message.lower()
-    if lowered == "app not found":
-        return AppFailure(
-            Reason.APP_NOT_FOUND,
-            400,
-            "app_unavailable",
-            "App unavailable, please check your app configurations.",
-        )
-    if lowered == "missing query":
-        return AppFailure(Reason.MISSING_QUERY, 400, "invalid_param", "query is required")
-    if lowered.startswith("conversation not exists") or (
-        named_conversation and code == "invalid_param" and lowered in ("", "none")
-    ):
-        return AppFailure(
-            Reason.CONVERSATION_NOT_EXISTS, 404, "not_found", "Conversation Not Exists."
-        )
-    if lowered == "unexpected app type":
-        return AppFailure(
-            Reason.UNSUPPORTED_APP,
-            400,
-            "app_unavailable",
-            "This app type cannot be run by plugins.",
-        )
+    if named_conversation and status == 400 and code == "invalid_param" and lowered in ("", "none"):
+        lowered = "conversation not exists."
+    known = _KNOWN_MESSAGES.get(lowered)
+    if known is not None:
+        return AppFailure(*known)
     if code == "invalid_param" and status == 400:
         return AppFailure(Reason.INVALID_INPUT, 400, "invalid_param", message or "Invalid input.")
     return AppFailure(Reason.APP_ERROR, status, code, message or "The app failed.")
@@ -238,11 +244,24 @@ PARAMETERS = _ParametersCache()
 
 
 class AppGateway:
-    """Runs one app for one request."""
+    """Runs one app for one request.
 
-    def __init__(self, app: AppInvoker, *, modes: ModeMemory = MODES) -> None:
+    ``scope`` (the endpoint id) keys everything remembered across requests — app modes and
+    cached parameters — so one plugin process serving several workspaces never answers
+    one workspace from another's memory.
+    """
+
+    def __init__(self, app: AppInvoker, *, scope: str = "", modes: ModeMemory = MODES) -> None:
         self._app = app
-        self.modes = modes
+        self._scope = scope
+        self._modes = modes
+
+    def _key(self, app_id: str) -> str:
+        return f"{self._scope}\x00{app_id}"
+
+    def mode(self, app_id: str) -> str | None:
+        """The app's mode, once a run has shown it."""
+        return self._modes.get(self._key(app_id))
 
     def events(self, run: RunRequest) -> Iterator[dict[str, Any]]:
         """Dify's event dicts, as they arrive; failures raised as :class:`AppFailure`.
@@ -258,32 +277,34 @@ class AppGateway:
                 conversation_id=run.conversation_id or None,
                 user=run.user or None,
             )
-            first = True
+            key, known = self._key(run.app_id), None
             for event in stream:
-                if first:
-                    first = False
-                    mode = mode_of_first_event(event)
-                    if mode is not None:
-                        self.modes.learn(run.app_id, mode)
+                if known is None:
+                    known = mode_of_first_event(event)
+                    if known is not None:
+                        self._modes.learn(key, known)
+                elif known == "chat" and str(event.get("event")).startswith("agent_"):
+                    known = "agent-chat"  # an agent may open with a plain message
+                    self._modes.learn(key, known)
                 yield event
         except AppFailure:
             raise
         except Exception as exc:  # noqa: BLE001 - the SDK raises bare Exception(text)
             failure = translate_failure(exc, conversation_id=run.conversation_id)
             if failure.reason is Reason.MISSING_QUERY and not run.query:
-                self.modes.learn(run.app_id, self.modes.get(run.app_id) or "chat")
+                self._modes.learn(self._key(run.app_id), self.mode(run.app_id) or "chat")
             raise failure from None
 
     def parameters(self, app_id: str) -> dict[str, Any]:
         """``fetch_app``: the app's ``GET /parameters`` object, cached for a minute."""
-        cached = PARAMETERS.get(app_id)
+        cached = PARAMETERS.get(self._key(app_id))
         if cached is not None:
             return cached
         try:
             parameters = dict(self._app.fetch_app(app_id))
         except Exception as exc:  # noqa: BLE001 - the SDK raises bare Exception(text)
             raise translate_failure(exc) from None
-        PARAMETERS.put(app_id, parameters)
+        PARAMETERS.put(self._key(app_id), parameters)
         return parameters
 
 

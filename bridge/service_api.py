@@ -111,7 +111,13 @@ def parse_run(call: Call, route: AppKind) -> RunSpec:
 
 
 def check_required_inputs(call: Call, run: RunRequest) -> None:
-    """Dify's own message for a missing required input, before anything runs."""
+    """Dify's own message for a missing required input, before anything runs.
+
+    A continued conversation keeps the inputs it started with (Dify ignores new ones), so
+    only new runs are checked.
+    """
+    if run.conversation_id:
+        return
     for control in input_variables(call.gateway.parameters(run.app_id)):
         name = control["variable"]
         if control.get("required") and run.inputs.get(name) in (None, ""):
@@ -119,7 +125,7 @@ def check_required_inputs(call: Call, run: RunRequest) -> None:
 
 
 def check_known_mode(call: Call, route: AppKind) -> None:
-    mode = call.gateway.modes.get(call.settings.app_id)
+    mode = call.gateway.mode(call.settings.app_id)
     if mode is not None and kind_of_mode(mode) is not route:
         raise _MISMATCH[route]
 
@@ -195,12 +201,19 @@ class _Run:
         if first is None:
             raise BridgeError(502, "app_unavailable", "The app produced no events.")
         return stream_response(
-            _frames(itertools.chain([first], ticks)),
+            _frames(itertools.chain([first], ticks), self.spec.route),
             content_type="text/event-stream; charset=utf-8",
         )
 
 
-def _frames(items: Iterator[Any]) -> Iterator[bytes]:
+_ENVELOPES = {
+    AppKind.CHAT: ("conversation_id", "message_id", "created_at"),
+    AppKind.COMPLETION: ("message_id", "created_at"),
+    AppKind.WORKFLOW: ("workflow_run_id",),
+}
+
+
+def _frames(items: Iterator[Any], route: AppKind) -> Iterator[bytes]:
     """SSE frames; a failure after the first byte becomes an ``error`` event, then the end."""
     last: Mapping[str, Any] | None = None
     try:
@@ -211,17 +224,19 @@ def _frames(items: Iterator[Any]) -> Iterator[bytes]:
             yield data_frame(item)
             last = item
     except BridgeError as error:
-        yield data_frame(error_event(last, error))
+        yield data_frame(error_event(last, error, route))
     except Exception as exc:  # noqa: BLE001 - a stream must end with an event, not a traceback
         logger.error("stream failed: %s", describe_exception(exc))  # noqa: TRY400
-        yield data_frame(error_event(last, internal_error()))
+        yield data_frame(error_event(last, internal_error(), route))
 
 
-def error_event(last: Mapping[str, Any] | None, error: BridgeError) -> dict[str, Any]:
-    """Dify's error event: the run's envelope, then ``code``, ``message``, ``status``."""
+def error_event(
+    last: Mapping[str, Any] | None, error: BridgeError, route: AppKind
+) -> dict[str, Any]:
+    """Dify's error event: the route's envelope, then ``code``, ``message``, ``status``."""
     event: dict[str, Any] = {"event": "error"}
     if last is not None:
-        for key in ("conversation_id", "message_id", "created_at", "workflow_run_id"):
+        for key in _ENVELOPES[route]:
             if key in last:
                 event[key] = last[key]
     event.update(code=error.code, message=error.message, status=error.status)

@@ -58,9 +58,12 @@ def with_keepalive[T](source: Iterable[T], interval: float, keepalive: T) -> Ite
                 items.put(item)
                 if stop.is_set():
                     break
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+        except Exception as exc:  # noqa: BLE001 - re-raised in the consumer
             items.put(_End(exc))
             return
+        except BaseException:  # the helper was killed: the consumer gets a plain failure
+            items.put(_End(RuntimeError("stream source stopped")))
+            raise
         items.put(_End())
 
     threading.Thread(target=pump, name="sse-pump", daemon=True).start()

@@ -66,6 +66,7 @@ class Script:
     error_code: str = "completion_request_error"
     error_message: str = "[models] Error: the model provider failed."
     raise_before: str | None = None  # fail before any event, with this daemon error text
+    fail_after: int | None = None  # the stream breaks after this many events ("read app failed")
     usage_tokens: tuple[int, int] = (12, 8)
 
 
@@ -194,6 +195,7 @@ class Workspace:
         self.storage = storage or Storage()
         self.tenant_id = tenant_id
         self.invocations: list[Invocation] = []
+        self.emitted: list[list[dict[str, Any]]] = []  # per invocation, the dicts sent
         self.fetches: list[str] = []
         self._conversations: dict[str, str] = {}  # conversation id -> app id
         self._lock = threading.Lock()
@@ -283,21 +285,31 @@ class Workspace:
             raise InvocationFailed(inner_api_error("missing query"))
         if app.mode == "agent-chat" and invocation.response_mode == "blocking":
             raise InvocationFailed(inner_api_error("Agent Chat App does not support blocking mode"))
-        self._check_inputs(app, invocation.inputs)
         conversation_id = invocation.conversation_id
-        if app.mode in CHAT_MODES:
-            if conversation_id and self._conversations.get(conversation_id) != app.id:
+        if app.mode in CHAT_MODES and conversation_id:
+            if self._conversations.get(conversation_id) != app.id:
                 # Dify raises ConversationNotExistsError() with no text (verify)
                 raise InvocationFailed(inner_api_error(""))
-            if not conversation_id:
-                conversation_id = str(uuid.uuid4())
-                with self._lock:
-                    self._conversations[conversation_id] = app.id
-        run = _Run(app, invocation, conversation_id)
-        if invocation.response_mode == "blocking":
-            yield run.blocking()
+            # a continued conversation keeps its first inputs: no validation
         else:
-            yield from run.stream()
+            self._check_inputs(app, invocation.inputs)
+        if app.mode in CHAT_MODES and not conversation_id:
+            conversation_id = str(uuid.uuid4())
+            with self._lock:
+                self._conversations[conversation_id] = app.id
+        run = _Run(app, invocation, conversation_id)
+        sent: list[dict[str, Any]] = []
+        with self._lock:
+            self.emitted.append(sent)
+        if invocation.response_mode == "blocking":
+            sent.append(run.blocking())
+            yield sent[-1]
+            return
+        for index, event in enumerate(run.stream()):
+            if script.fail_after is not None and index == script.fail_after:
+                raise InvocationFailed("read app failed: request failed: upstream connection reset")
+            sent.append(event)
+            yield event
 
     def forget_conversation(self, conversation_id: str) -> None:
         """Make a conversation stale, as if deleted in Dify."""

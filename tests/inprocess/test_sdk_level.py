@@ -48,9 +48,10 @@ def test_unknown_route_is_a_dify_format_404(inprocess):
     }
 
 
-def test_unknown_openai_route_is_an_openai_format_404(inprocess):
-    r = inprocess.request("POST", "/v1/chat/completions", settings=SETTINGS, body=b"{}")
-    assert r.status == 404
+def test_wrong_method_on_an_openai_route_is_an_openai_format_405(inprocess):
+    r = inprocess.request("GET", "/v1/chat/completions", settings=SETTINGS)
+    assert r.status == 405
+    assert r.header("Allow") == "POST"
     assert r.json()["error"]["type"] == "invalid_request_error"
 
 

@@ -348,3 +348,140 @@ def test_ownership_records_are_namespaced_and_hold_no_user_id(inprocess, workspa
     (key,) = workspace.storage.data
     assert key.startswith("ab/endpoint-inprocess/conv/")
     assert b"alice" not in workspace.storage.data[key]
+
+
+# -- regressions from review -----------------------------------------------------------------
+
+
+def test_follow_up_turns_do_not_resend_required_inputs(inprocess, workspace):
+    """Dify keeps a conversation's first inputs; real clients send inputs: {} later."""
+    workspace.add_app(
+        App(
+            "app-named",
+            "advanced-chat",
+            user_input_form=[{"text-input": {"variable": "name", "label": "N", "required": True}}],
+        )
+    )
+    first = post(
+        inprocess,
+        "/v1/chat-messages",
+        {"query": "hi", "inputs": {"name": "Ada"}, "user": "u"},
+        app_id="app-named",
+    )
+    assert first.status == 200
+    second = post(inprocess, "/v1/chat-messages", {"query": "again", "inputs": {}, "user": "u",
+                                                   "conversation_id": first.json()["conversation_id"]}, app_id="app-named")  # fmt: skip
+    assert second.status == 200, second.text
+
+
+def test_dify_outage_is_not_conversation_not_exists(inprocess, workspace):
+    conversation = chat(inprocess, "alice").json()["conversation_id"]
+    workspace.app(CHAT_APP).script = Script(
+        raise_before="invoke app failed: request failed with status code: 502 and respond with: <html>Bad Gateway</html>"
+    )
+    r = chat(inprocess, "alice", conversation)
+    assert (r.status, r.json()["code"]) == (502, "app_unavailable")
+    workspace.app(CHAT_APP).script = Script()
+    assert chat(inprocess, "alice", conversation).status == 200  # the ownership record survived
+
+
+def test_memory_is_scoped_per_endpoint(inprocess, workspace):
+    """One plugin process serves many workspaces: no answer from another endpoint's memory."""
+    settings = settings_for("app-workflow-0001")
+    inprocess.request(
+        "GET", "/v1/parameters", settings=settings, headers=AUTH, endpoint_id="endpoint-a"
+    )
+    inprocess.request(
+        "POST",
+        "/v1/chat-messages",
+        settings=settings,
+        headers=AUTH,
+        body=b'{"query": "q"}',
+        endpoint_id="endpoint-a",
+    )
+    assert workspace.fetches == ["app-workflow-0001"]
+    inprocess.request(
+        "GET", "/v1/parameters", settings=settings, headers=AUTH, endpoint_id="endpoint-b"
+    )
+    assert workspace.fetches == ["app-workflow-0001", "app-workflow-0001"]  # fetched again for B
+    runs = len(workspace.invocations)
+    inprocess.request(
+        "POST",
+        "/v1/chat-messages",
+        settings=settings,
+        headers=AUTH,
+        body=b'{"query": "q"}',
+        endpoint_id="endpoint-b",
+    )
+    assert len(workspace.invocations) == runs + 1  # B learns the mode itself
+
+
+def test_stream_frames_are_exactly_the_apps_events(inprocess, workspace):
+    r = post(
+        inprocess,
+        "/v1/chat-messages",
+        {"query": "x y z", "response_mode": "streaming"},
+        app_id="app-flow-0001",
+    )
+    (sent,) = workspace.emitted
+    assert sse_events(r) == sent  # same dicts, same order, nothing added or dropped
+    assert [list(e) for e in sse_events(r)] == [list(e) for e in sent]  # same key order
+
+
+@pytest.mark.parametrize(
+    ("app_id", "path", "envelope"),
+    [
+        (CHAT_APP, "/v1/chat-messages", ["event", "conversation_id", "message_id", "created_at"]),
+        (
+            "app-flow-0001",
+            "/v1/chat-messages",
+            ["event", "conversation_id", "message_id", "created_at"],
+        ),
+        ("app-completion-0001", "/v1/completion-messages", ["event", "message_id", "created_at"]),
+        ("app-workflow-0001", "/v1/workflows/run", ["event", "workflow_run_id"]),
+    ],
+)
+def test_failure_mid_stream_becomes_a_dify_error_event(
+    inprocess, workspace, app_id, path, envelope
+):
+    workspace.app(app_id).script = Script(answer="a b c d e", fail_after=3)
+    r = post(
+        inprocess, path, {"query": "q", "inputs": {}, "response_mode": "streaming"}, app_id=app_id
+    )
+    events = sse_events(r)
+    assert len(events) == 4
+    last = events[-1]
+    assert list(last) == [*envelope, "code", "message", "status"]
+    assert (last["code"], last["status"]) == ("internal_server_error", 500)
+    assert "upstream" not in r.text and "Traceback" not in r.text
+
+
+def test_deeply_nested_json_is_400(inprocess):
+    r = post(inprocess, "/v1/chat-messages", None, raw=b"[" * 100_000)
+    assert r.status == 400
+
+
+def test_agent_opening_with_a_message_is_still_agent_chat(inprocess, workspace):
+    from bridge.aggregate import aggregate
+
+    events = [
+        {
+            "event": "message",
+            "conversation_id": "c",
+            "message_id": "m",
+            "created_at": 1,
+            "task_id": "t",
+            "id": "m",
+            "answer": "cached ",
+        },
+        {
+            "event": "agent_message",
+            "conversation_id": "c",
+            "message_id": "m",
+            "created_at": 1,
+            "task_id": "t",
+            "id": "m",
+            "answer": "reply",
+        },
+    ]
+    assert aggregate(events)["mode"] == "agent-chat"

@@ -116,3 +116,18 @@ def test_input_variables_flatten_the_form():
         "user_input_form": [{"text-input": {"variable": "city", "required": True}}, {"bogus": 1}]
     }
     assert input_variables(form) == [{"type": "text-input", "variable": "city", "required": True}]
+
+
+def test_non_json_or_5xx_bodies_never_mean_conversation_not_exists():
+    proxy_page = "invoke app failed: request failed with status code: 502 and respond with: <html>Bad Gateway</html>"
+    failure = translate_failure(Exception(proxy_page), conversation_id="c-1")
+    assert (failure.reason, failure.status, failure.code) == (
+        Reason.UNREACHABLE,
+        502,
+        "app_unavailable",
+    )
+    server_error = Exception(inner_api_error("", code="invalid_param", status=500))
+    assert (
+        translate_failure(server_error, conversation_id="c-1").reason
+        is not Reason.CONVERSATION_NOT_EXISTS
+    )

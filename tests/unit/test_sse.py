@@ -47,3 +47,19 @@ def test_source_errors_reach_the_consumer():
     assert next(stream) == 1
     with pytest.raises(ValueError, match="boom"):
         next(stream)
+
+
+class Killed(BaseException):
+    """Stands in for GreenletExit / gevent.Timeout."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_killed_source_reaches_the_consumer_as_a_plain_exception():
+    def killed():
+        yield 1
+        raise Killed
+
+    stream = with_keepalive(killed(), 1.0, None)
+    assert next(stream) == 1
+    with pytest.raises(RuntimeError, match="stream source stopped"):
+        next(stream)
