@@ -1,0 +1,31 @@
+"""``shopify``: ``X-Shopify-Hmac-Sha256`` is the base64 HMAC-SHA256 of the raw body.
+
+The key is the app's client secret. Delivery id: ``X-Shopify-Webhook-Id``.
+"""
+
+from __future__ import annotations
+
+from bridge.verifiers.base import (
+    Secrets,
+    SignedRequest,
+    VerificationFailed,
+    hmac_sha256,
+    parse_base64,
+    require_header,
+    same,
+)
+
+HEADER = "X-Shopify-Hmac-Sha256"
+
+
+class Shopify:
+    name = "shopify"
+
+    def verify(self, request: SignedRequest, secrets: Secrets) -> None:
+        """Check the base64 HMAC of the raw body."""
+        received = parse_base64(require_header(request, HEADER), f"{HEADER} header")
+        if not same(hmac_sha256(secrets.secret, request.body), received):
+            raise VerificationFailed("signature does not match")
+
+    def delivery_id(self, request: SignedRequest, payload: object) -> str | None:
+        return request.header("X-Shopify-Webhook-Id") or None
