@@ -4,7 +4,8 @@ Every plugin call to an app runs as the same Dify end user, so Dify itself canno
 one caller out of another's conversation. The bridge records, per endpoint, which
 ``user`` created each conversation (as a SHA-256 digest, not the id itself) and refuses
 any ``conversation_id`` it did not create for that user — without invoking the app.
-Records last 30 days and are renewed when used in their second half.
+Records last 30 days, are renewed when used in their second half, and live in a bounded
+:class:`~bridge.slots.SlotStore` of ``SLOTS`` records per endpoint.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import logging
 
 from bridge.errors import describe_exception, not_found
 from bridge.records import Records
+from bridge.slots import SlotStore
 
 logger = logging.getLogger(__name__)
 
 KIND = "conv"
 TTL = 30 * 24 * 3600.0
+SLOTS = 8192  # × ~150 B per record ≈ 1.2 MB per endpoint at most
 NOT_EXISTS = "Conversation Not Exists."
 
 
@@ -28,23 +31,21 @@ def _owner(user: str) -> str:
 
 class Conversations:
     def __init__(self, records: Records) -> None:
-        self._records = records
+        self._store = SlotStore(records, KIND, slots=SLOTS, ttl=TTL)
 
     def check(self, conversation_id: str, user: str) -> None:
         """Raise 404 ``not_found`` unless ``user`` created ``conversation_id`` here."""
-        entry = self._records.entry(KIND, conversation_id)
-        if entry is None or not isinstance(entry.value, dict):
+        entry = self._store.entry(conversation_id)
+        if entry is None or entry.value != _owner(user):
             raise not_found(NOT_EXISTS)
-        if entry.value.get("owner") != _owner(user):
-            raise not_found(NOT_EXISTS)
-        if self._records.remaining(entry) < TTL / 2:
+        if self._store.remaining(entry) < TTL / 2:
             try:
-                self._records.put(KIND, conversation_id, entry.value, TTL)
+                self._store.put(conversation_id, entry.value)
             except Exception as exc:  # noqa: BLE001 - renewal is best effort; the check passed
                 logger.warning("could not renew conversation record: %s", describe_exception(exc))
 
     def remember(self, conversation_id: str, user: str) -> None:
-        self._records.put(KIND, conversation_id, {"owner": _owner(user)}, TTL, new=True)
+        self._store.put(conversation_id, _owner(user))
 
     def forget(self, conversation_id: str) -> None:
-        self._records.delete(KIND, conversation_id)
+        self._store.delete(conversation_id)

@@ -24,7 +24,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/parameters", "service-api", "Dify Service API: the app's input form."),
     Route("POST", "/extension", "extension", "Dify API-based Extension: data tool, moderation."),
     Route("GET", "/v1/models", "openai", "OpenAI API: the model list (one model: this app)."),
-    Route(
-        "POST", "/v1/chat/completions", "openai", "OpenAI API: chat completions, streamed or not."
-    ),
+    Route("POST", "/v1/chat/completions", "openai", "OpenAI API: chat completions, streamed."),
+    Route("POST", "/webhook", "webhook", "Verified webhooks (GitHub, Slack, Stripe…) → app runs."),
+    Route("GET", "/webhook", "webhook", "Webhook subscription handshake (Meta hub.challenge)."),
 )

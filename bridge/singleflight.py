@@ -59,6 +59,8 @@ class SingleFlight:
         return flight.result  # type: ignore[return-value]
 
     def _remember(self, key: str, result: object) -> None:
+        if self._ttl <= 0:
+            return
         self._results[key] = (time.monotonic() + self._ttl, result)
         self._results.move_to_end(key)
         while len(self._results) > self._capacity:

@@ -1,0 +1,152 @@
+"""Webhook payload → app inputs, query and user, with JMESPath (SPEC §6).
+
+The request document every expression searches::
+
+    {"body": <parsed JSON | form fields | text | null>,
+     "headers": {<lower-case name>: <value>}, "query": {<name>: <value>},
+     "method": "POST", "path": "/webhook"}
+
+``webhook_inputs`` is a JSON object ``{"<app input>": "<expression>"}``; ``webhook_query`` and
+``webhook_user`` are single expressions. Expressions are compiled once per distinct text and
+cached. Without a mapping, a JSON body's ``inputs``/``query``/``user``/``conversation_id``
+are used the way Dify callers send them, and the whole body is offered as the input
+``payload`` (JSON text) when the app declares it. Values are coerced to the types the app
+declares (``fetch_app``): text → string, number → int/float, checkbox → bool.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+
+from bridge.errors import BridgeError, invalid_param, invalid_setting
+from bridge.settings import Settings, coerce_bool
+
+TEXT_TYPES = frozenset({"text-input", "paragraph", "select", "string"})
+NUMBER_TYPES = frozenset({"number"})
+BOOL_TYPES = frozenset({"checkbox", "boolean"})
+
+
+@dataclass(frozen=True, slots=True)
+class Mapped:
+    inputs: dict[str, Any]
+    query: str
+    user: str
+    conversation_id: str
+
+
+@lru_cache(maxsize=256)
+def _compiled(expression: str) -> Any:
+    return jmespath.compile(expression)
+
+
+def compile_expression(setting: str, expression: str) -> Any:
+    """The compiled expression, or a 503 naming the setting and the expression."""
+    try:
+        return _compiled(expression)
+    except JMESPathError:
+        raise invalid_setting(
+            setting, f"has an invalid JMESPath expression: {expression[:80]}"
+        ) from None
+
+
+@lru_cache(maxsize=64)
+def _input_expressions(text: str) -> tuple[tuple[str, str], ...]:
+    parsed = json.loads(text)
+    return tuple((str(k), str(v)) for k, v in parsed.items())
+
+
+def search(setting: str, expression: str, document: Mapping[str, Any]) -> Any:
+    compiled = compile_expression(setting, expression)
+    try:
+        return compiled.search(document)
+    except JMESPathError:
+        raise invalid_param(
+            f"{setting} expression '{expression[:80]}' failed on this payload.", param=setting
+        ) from None
+
+
+def as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def coerce(name: str, value: Any, control: Mapping[str, Any] | None) -> Any:
+    """``value`` as the app declares ``name``; a 400 naming the input when impossible."""
+    kind = (control or {}).get("type")
+    if kind in TEXT_TYPES:
+        return as_text(value)
+    if kind in NUMBER_TYPES:
+        if isinstance(value, bool):
+            raise invalid_param(f"input '{name}' must be a number.", param=name)
+        if isinstance(value, int | float):
+            return value
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            raise invalid_param(
+                f"input '{name}' must be a number, got {as_text(value)[:40]!r}.", param=name
+            ) from None
+        return int(number) if number.is_integer() and "." not in str(value) else number
+    if kind in BOOL_TYPES:
+        return coerce_bool(value)
+    return value
+
+
+def map_request(
+    settings: Settings, document: Mapping[str, Any], controls: list[dict[str, Any]]
+) -> Mapped:
+    """Inputs, query, user and conversation for the app, from the request document."""
+    body = document.get("body")
+    json_body = body if isinstance(body, dict) else {}
+    declared = {c["variable"]: c for c in controls}
+    if settings.webhook_inputs:
+        inputs, sources = {}, {}
+        for name, expression in _input_expressions(settings.webhook_inputs):
+            value = search("webhook_inputs", expression, document)
+            if value is not None:
+                inputs[name], sources[name] = value, expression
+    else:
+        raw_inputs = json_body.get("inputs")
+        inputs = dict(raw_inputs) if isinstance(raw_inputs, dict) else {}
+        sources = {}
+    if "payload" in declared and "payload" not in inputs and body is not None:
+        inputs["payload"] = as_text(body)
+    typed = {
+        k: coerce(k, v, declared.get(k)) for k, v in inputs.items() if k in declared or not declared
+    }
+    for name, control in declared.items():
+        if control.get("required") and typed.get(name) in (None, ""):
+            source = sources.get(name) or _expression_for(settings, name)
+            hint = f" (webhook_inputs expression '{source}' found nothing)" if source else ""
+            raise invalid_param(f"input '{name}' is required by the app{hint}.", param=name)
+    if settings.webhook_query:
+        query = as_text(search("webhook_query", settings.webhook_query, document))
+    else:
+        query = as_text(json_body.get("query")) if "query" in json_body else ""
+    if settings.webhook_user:
+        user = as_text(search("webhook_user", settings.webhook_user, document))
+    else:
+        user = as_text(json_body.get("user")) if "user" in json_body else ""
+    conversation_id = (
+        as_text(json_body.get("conversation_id")) if not settings.webhook_inputs else ""
+    )
+    return Mapped(typed, query, user.strip(), conversation_id.strip())
+
+
+def _expression_for(settings: Settings, name: str) -> str:
+    if not settings.webhook_inputs:
+        return ""
+    return dict(_input_expressions(settings.webhook_inputs)).get(name, "")
+
+
+__all__ = ["BridgeError", "Mapped", "as_text", "coerce", "compile_expression", "map_request"]

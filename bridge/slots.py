@@ -1,0 +1,73 @@
+"""A bounded map in plugin storage: a fixed number of slots, two choices per id.
+
+Dify's plugin storage cannot list keys, so records nobody reads again could never be
+found to delete, and the quota would fill. A :class:`SlotStore` keeps at most ``slots``
+records per kind and endpoint: each id may live in one of two slots (two hashes of the
+id); a new id takes an empty or expired slot, or else the one whose record expires first.
+Storage is therefore bounded by ``slots × record size`` whatever the traffic, and an
+unexpired record is evicted only when both of its slots hold newer ones — rare while
+fewer than about half the slots are in use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from bridge.records import Entry, Records
+
+
+class SlotStore:
+    def __init__(self, records: Records, kind: str, *, slots: int, ttl: float) -> None:
+        self._records = records
+        self._kind = kind
+        self._slots = slots
+        self.ttl = ttl
+
+    def _candidates(self, item_id: str) -> tuple[str, str]:
+        digest = hashlib.sha256(item_id.encode()).digest()
+        first = int.from_bytes(digest[:8], "big") % self._slots
+        second = int.from_bytes(digest[8:16], "big") % self._slots
+        if second == first:
+            second = (first + 1) % self._slots
+        return f"{first:06d}", f"{second:06d}"
+
+    def _read(self, slot: str) -> Entry | None:
+        return self._records.entry(self._kind, slot)
+
+    def entry(self, item_id: str) -> Entry | None:
+        """The value stored for ``item_id`` with its expiry time, or None."""
+        for slot in self._candidates(item_id):
+            entry = self._read(slot)
+            if entry is not None and _holds(entry, item_id):
+                return Entry(entry.value["v"], entry.expires_at)  # type: ignore[index]
+        return None
+
+    def get(self, item_id: str) -> Any | None:
+        """The value stored for ``item_id``, or None."""
+        entry = self.entry(item_id)
+        return None if entry is None else entry.value
+
+    def remaining(self, entry: Entry) -> float:
+        return self._records.remaining(entry)
+
+    def put(self, item_id: str, value: Any) -> None:
+        """Store ``value`` for ``item_id``; if both slots are taken, evict the sooner-expiring."""
+        slots = self._candidates(item_id)
+        entries = [self._read(slot) for slot in slots]
+        free = [i for i, e in enumerate(entries) if e is None or _holds(e, item_id)]
+        chosen = free[0] if free else min((0, 1), key=lambda i: entries[i].expires_at)  # type: ignore[union-attr]
+        self._records.put(
+            self._kind, slots[chosen], {"id": item_id, "v": value}, self.ttl,
+            new=entries[chosen] is None,
+        )  # fmt: skip
+
+    def delete(self, item_id: str) -> None:
+        for slot in self._candidates(item_id):
+            entry = self._read(slot)
+            if entry is not None and _holds(entry, item_id):
+                self._records.delete(self._kind, slot)
+
+
+def _holds(entry: Entry, item_id: str) -> bool:
+    return isinstance(entry.value, dict) and entry.value.get("id") == item_id

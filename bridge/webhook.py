@@ -1,0 +1,272 @@
+"""Webhook receiver: ``POST /webhook`` and ``GET /webhook`` (SPEC §6).
+
+For each delivery: verify the signature on the raw body (``bridge.verifiers``, 401 on any
+failure, before anything is parsed), answer provider handshakes (Slack
+``url_verification``, Discord PING, Meta's ``hub.challenge``), replay an already-answered
+delivery (``bridge.idempotency``), map the payload to the app's inputs
+(``bridge.mapping``), continue the external user's conversation for chat-type apps, run the
+app and answer per ``webhook_response``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from werkzeug import Response
+
+from bridge import verifiers
+from bridge.aggregate import Aggregator, answer_text
+from bridge.auth import keys_match
+from bridge.body import BODY_LIMIT, raw_body
+from bridge.call import Call
+from bridge.errors import (
+    BridgeError,
+    describe_exception,
+    invalid_param,
+    payload_too_large,
+    unauthorized,
+    unsupported_media_type,
+)
+from bridge.gateway import AppFailure, AppKind, Reason, RunRequest, input_variables
+from bridge.idempotency import FLIGHTS, REPLAY_HEADER, Deliveries, StoredResponse
+from bridge.mapping import Mapped, map_request
+from bridge.responses import body_response, dumps, json_response
+from bridge.slots import SlotStore
+from bridge.verifiers.base import Secrets, SignedRequest, VerificationFailed
+
+logger = logging.getLogger(__name__)
+
+USER_CONVERSATIONS = "whconv"
+USER_CONVERSATION_SLOTS = 4096
+USER_CONVERSATION_TTL = 30 * 24 * 3600.0
+
+
+# -- request → signed request / document ------------------------------------------------------
+
+
+def signed_request(call: Call, body: bytes) -> SignedRequest:
+    return SignedRequest(
+        method=call.method,
+        headers={k.lower(): v for k, v in call.headers.items()},
+        body=body,
+        query=dict(call.args.items()),
+        now=time.time(),
+    )
+
+
+def parse_body(body: bytes, mimetype: str) -> Any:
+    """JSON, form fields (Slack's ``payload`` field decoded) or text; None when empty."""
+    if not body:
+        return None
+    if mimetype == "application/json" or mimetype.endswith("+json"):
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            raise invalid_param("Request body is not valid JSON.") from None
+    if mimetype == "application/x-www-form-urlencoded":
+        return _form_fields(body)
+    if mimetype.startswith("multipart/"):
+        raise unsupported_media_type("multipart bodies are not supported; send JSON, form or text.")
+    return body.decode("utf-8", "replace")
+
+
+def _form_fields(body: bytes) -> dict[str, Any]:
+    """Form fields (repeated names become lists); Slack's ``payload`` JSON field is decoded."""
+    fields: dict[str, Any] = {}
+    for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+        if key not in fields:
+            fields[key] = value
+        elif isinstance(fields[key], list):
+            fields[key].append(value)
+        else:
+            fields[key] = [fields[key], value]
+    payload = fields.get("payload")
+    if isinstance(payload, str) and payload.lstrip().startswith("{"):
+        with contextlib.suppress(ValueError):
+            fields["payload"] = json.loads(payload)
+    return fields
+
+
+def document(signed: SignedRequest, body: Any, path: str) -> dict[str, Any]:
+    return {
+        "body": body,
+        "headers": dict(signed.headers),
+        "query": dict(signed.query),
+        "method": signed.method,
+        "path": path,
+    }
+
+
+# -- entry points ----------------------------------------------------------------------------
+
+
+def _verify(call: Call, signed: SignedRequest) -> None:
+    scheme = call.settings.webhook_verification
+    secret = call.settings.api_key if scheme == "api_key" else call.settings.webhook_secret
+    try:
+        verifiers.verify(scheme, signed, Secrets(secret, call.settings.webhook_signature_header))
+    except VerificationFailed as failure:
+        raise unauthorized(f"Webhook verification ({scheme}) failed: {failure}") from None
+
+
+def receive(call: Call) -> Response:
+    """``POST /webhook``."""
+    if len(call.body) >= BODY_LIMIT:
+        raise payload_too_large("Request body exceeds Dify's 10 MiB limit for plugin endpoints.")
+    body_bytes = raw_body(call.body)
+    signed = signed_request(call, body_bytes)
+    _verify(call, signed)
+    body = parse_body(body_bytes, call.mimetype)
+    handshake = _handshake(call.settings.webhook_verification, body)
+    if handshake is not None:
+        return handshake
+    call.settings.require("app", "webhook_inputs", "webhook_query", "webhook_user")
+    scheme = call.settings.webhook_verification
+    delivery = verifiers.delivery_id(scheme, signed, body) or signed.header("idempotency-key")
+    if not delivery:
+        return _respond(_run(call, signed, body))
+    deliveries = Deliveries(call.records)
+    replayed = _safe(lambda: deliveries.replay(delivery))
+    if replayed is not None:
+        return _respond(replayed, replay=True)
+    key = f"{call.endpoint_id}\x00{delivery}"
+    fresh = []
+
+    def first_run() -> StoredResponse:
+        fresh.append(True)
+        response = _run(call, signed, body)
+        _safe(lambda: deliveries.remember(delivery, response))
+        return response
+
+    response = FLIGHTS.run(key, first_run)
+    return _respond(response, replay=not fresh)
+
+
+def handshake_get(call: Call) -> Response:
+    """``GET /webhook``: Meta's subscription check; nothing else is served on GET."""
+    mode = call.args.get("hub.mode")
+    if mode == "subscribe" and "hub.challenge" in call.args:
+        if not keys_match(call.settings.api_key, call.args.get("hub.verify_token")):
+            raise unauthorized("hub.verify_token does not match this endpoint's api_key.")
+        return body_response(
+            str(call.args.get("hub.challenge")).encode(), content_type="text/plain; charset=utf-8"
+        )
+    raise BridgeError(
+        405,
+        "method_not_allowed",
+        "Deliveries are POSTed to /webhook; GET only answers Meta's hub.challenge handshake.",
+    )
+
+
+def _handshake(scheme: str, body: Any) -> Response | None:
+    """Provider acknowledgements that must not run the app (after verification)."""
+    if not isinstance(body, dict):
+        return None
+    if scheme == "slack" and body.get("type") == "url_verification":
+        return json_response({"challenge": body.get("challenge")})
+    if scheme == "discord" and body.get("type") == 1:
+        return json_response({"type": 1})  # interactions PING → PONG
+    if scheme == "discord" and body.get("type") == 0 and "event" not in body:
+        return Response(status=204)  # webhook-events PING
+    return None
+
+
+def _safe[T](action: Any) -> T | None:
+    """Storage trouble must not break deliveries: idempotency degrades to at-least-once."""
+    try:
+        return action()
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("idempotency storage unavailable: %s", describe_exception(exc))
+        return None
+
+
+def _respond(stored: StoredResponse, *, replay: bool = False) -> Response:
+    response = body_response(stored.body, status=stored.status, content_type=stored.content_type)
+    if replay:
+        response.headers[REPLAY_HEADER] = "true"
+    return response
+
+
+# -- running the app ---------------------------------------------------------------------------
+
+
+def _run(call: Call, signed: SignedRequest, body: Any) -> StoredResponse:
+    """Map, run and render; app failures are rendered too (and remembered if not 5xx)."""
+    try:
+        controls = input_variables(call.gateway.parameters(call.settings.app_id))
+        mapped = map_request(call.settings, document(signed, body, call.path), controls)
+        result, kind = _run_app(call, mapped, controls, body)
+        return _render(call.settings.webhook_response, result, kind)
+    except BridgeError as error:
+        payload = {"code": error.code, "message": error.message, "status": error.status}
+        return StoredResponse(error.status, "application/json", dumps(payload).encode())
+
+
+def _run_app(
+    call: Call, mapped: Mapped, controls: list[dict[str, Any]], body: Any
+) -> tuple[dict, AppKind]:
+    declared = {c["variable"] for c in controls}
+    inputs = dict(mapped.inputs)
+    query = mapped.query or _fallback_query(body)
+    query_variable = call.settings.query_variable or "query"
+    if query_variable in declared and query_variable not in inputs:
+        inputs[query_variable] = query
+    conversations = SlotStore(
+        call.records, USER_CONVERSATIONS, slots=USER_CONVERSATION_SLOTS, ttl=USER_CONVERSATION_TTL
+    )
+    conversation_id = mapped.conversation_id
+    if not conversation_id and mapped.user:
+        conversation_id = _safe(lambda: conversations.get(mapped.user)) or ""
+    run = RunRequest(call.settings.app_id, inputs, query, conversation_id, mapped.user)
+    try:
+        result, kind = _blocking(call, run)
+    except AppFailure as failure:
+        if failure.reason is not Reason.CONVERSATION_NOT_EXISTS or not conversation_id:
+            raise
+        if mapped.user:  # stale: start afresh, once
+            _safe(lambda: conversations.delete(mapped.user))
+        result, kind = _blocking(call, RunRequest(run.app_id, inputs, query, "", mapped.user))
+    new_conversation = result.get("conversation_id")
+    if (
+        kind is AppKind.CHAT
+        and mapped.user
+        and new_conversation
+        and new_conversation != conversation_id
+    ):
+        _safe(lambda: conversations.put(mapped.user, new_conversation))
+    return result, kind
+
+
+def _blocking(call: Call, run: RunRequest) -> tuple[dict, AppKind]:
+    aggregator = Aggregator()
+    for event in call.gateway.events(run):
+        aggregator.feed(event)
+    return aggregator.result(), aggregator.kind or AppKind.COMPLETION
+
+
+def _fallback_query(body: Any) -> str:
+    """Chat-type apps need a query: without a mapping, the payload itself is the message."""
+    if body is None:
+        return "(empty webhook delivery)"
+    return body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+
+
+def _render(mode: str, result: Mapping[str, Any], kind: AppKind) -> StoredResponse:
+    if mode != "dify" and kind is AppKind.WORKFLOW:
+        answer_text(result)  # raises for a workflow that did not succeed
+    if mode == "text":
+        text = answer_text(result)
+        return StoredResponse(200, "text/plain; charset=utf-8", text.encode())
+    if mode == "outputs":
+        if kind is AppKind.WORKFLOW:
+            outputs = (result.get("data") or {}).get("outputs") or {}
+        else:
+            outputs = {"answer": result.get("answer", "")}
+        return StoredResponse(200, "application/json", dumps(outputs).encode())
+    return StoredResponse(200, "application/json", dumps(result).encode())

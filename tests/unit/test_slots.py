@@ -1,0 +1,55 @@
+from bridge.records import Records
+from bridge.slots import SlotStore
+from devkit.workspace import DirectStorage, Storage
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1_000_000.0
+
+    def __call__(self):
+        return self.now
+
+
+def make(slots=64, ttl=100.0, quota=16 * 1024 * 1024):
+    clock, storage = Clock(), Storage(quota)
+    store = SlotStore(Records(DirectStorage(storage), "ep", clock), "k", slots=slots, ttl=ttl)
+    return store, storage, clock
+
+
+def test_round_trip_and_delete():
+    store, _, _ = make()
+    store.put("a", {"x": 1})
+    assert store.get("a") == {"x": 1}
+    store.put("a", {"x": 2})
+    assert store.get("a") == {"x": 2}
+    store.delete("a")
+    assert store.get("a") is None
+
+
+def test_storage_stays_bounded_under_10000_distinct_ids():
+    store, storage, clock = make(slots=256, quota=256 * 1024)
+    for i in range(10_000):
+        clock.now += 1
+        store.put(f"delivery-{i}", {"status": 200, "body": "ok"})
+    assert len(storage.data) <= 256
+    assert storage.used == sum(len(v) for v in storage.data.values())  # nothing leaked
+    assert storage.used < 256 * 1024
+    assert store.get("delivery-9999") == {"status": 200, "body": "ok"}
+
+
+def test_two_choices_keep_recent_records_while_half_full():
+    store, _, clock = make(slots=1024)
+    for i in range(400):
+        clock.now += 0.01
+        store.put(f"id-{i}", i)
+    kept = sum(store.get(f"id-{i}") == i for i in range(400))
+    assert kept >= 380  # one slot per id would lose ~70 of 400 to collisions
+
+
+def test_expired_records_read_as_missing_and_free_their_slot():
+    store, storage, clock = make(ttl=10)
+    store.put("a", 1)
+    clock.now += 11
+    assert store.get("a") is None
+    assert storage.data == {}
