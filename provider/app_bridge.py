@@ -1,0 +1,27 @@
+"""Tool provider: checks the Send webhook credentials when a workspace admin saves them."""
+
+from typing import Any
+
+from dify_plugin import ToolProvider
+from dify_plugin.errors.tool import ToolProviderCredentialValidationError
+
+from bridge.outbound import WebhookInputError, check_url, parse_hosts, validate_secret
+
+
+class AppBridgeProvider(ToolProvider):
+    """Validates format only: no request is sent, so saving credentials has no side effect."""
+
+    def _validate_credentials(self, credentials: dict[str, Any]) -> None:
+        hosts = credentials.get("allowed_hosts") or None
+        default_url = credentials.get("default_url")
+        checks = [
+            ("Signing secret", lambda: validate_secret(credentials.get("signing_secret"))),
+            ("Allowed hosts", lambda: parse_hosts(hosts)),
+        ]
+        if isinstance(default_url, str) and default_url.strip():
+            checks.append(("Default URL", lambda: check_url(default_url, hosts)))
+        for field, check in checks:
+            try:
+                check()
+            except WebhookInputError as exc:
+                raise ToolProviderCredentialValidationError(f"{field}: {exc}") from None

@@ -1,0 +1,194 @@
+"""Send webhook tool loaded through the SDK's registration and run by its executor."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from dify_plugin.core.entities.plugin.request import (
+    ToolInvokeRequest,
+    ToolValidateCredentialsRequest,
+)
+from dify_plugin.entities.tool import ToolInvokeMessage, ToolParameter
+from dify_plugin.errors.tool import ToolProviderCredentialValidationError
+from standardwebhooks.webhooks import Webhook
+
+from bridge.outbound import WebhookInputError
+
+SECRET = "whsec_" + base64.b64encode(b"tool-test-signing-key-32-bytes!!").decode()
+PROVIDER, TOOL = "app_bridge", "send_webhook"
+JSON = ToolInvokeMessage.MessageType.JSON
+TEXT = ToolInvokeMessage.MessageType.TEXT
+
+
+class Receiver:
+    """Loopback receiver: answers the scripted statuses in order, verifies every signature."""
+
+    def __init__(self, *statuses: int) -> None:
+        self.statuses = list(statuses) or [200]
+        self.seen: list[tuple[dict[str, str], object]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.seen.append((headers, Webhook(SECRET).verify(body, headers)))
+                status = receiver.statuses[min(len(receiver.seen), len(receiver.statuses)) - 1]
+                reply = b'{"accepted": true}'
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver(503, 200)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def credentials(**extra: str) -> dict[str, str]:
+    return {"signing_secret": SECRET, "default_url": "", "allowed_hosts": "", **extra}
+
+
+def invoke(inprocess, creds: dict, **params: object) -> list[ToolInvokeMessage]:
+    """Run the tool the way the plugin process does: ToolInvokeRequest -> executor."""
+    request = ToolInvokeRequest(
+        user_id="user-1", provider=PROVIDER, tool=TOOL, credentials=creds, tool_parameters=params
+    )
+    return list(inprocess.executor.invoke_tool(inprocess.session(), request))
+
+
+def validate(inprocess, creds: dict) -> dict:
+    request = ToolValidateCredentialsRequest(user_id="user-1", provider=PROVIDER, credentials=creds)
+    return inprocess.executor.validate_tool_provider_credentials(inprocess.session(), request)
+
+
+def test_provider_and_tool_are_registered(inprocess):
+    registration = inprocess.registration
+    (provider,) = [p for p in registration.tools_configuration if p.identity.name == PROVIDER]
+    assert [c.name for c in provider.credentials_schema] == [
+        "signing_secret",
+        "default_url",
+        "allowed_hosts",
+    ]
+    assert provider.credentials_schema[0].type.value == "secret-input"
+    (tool,) = provider.tools
+    forms = {p.name: (p.form, p.required) for p in tool.parameters}
+    llm, form = ToolParameter.ToolParameterForm.LLM, ToolParameter.ToolParameterForm.FORM
+    assert forms == {
+        "url": (form, False),
+        "event_type": (llm, True),
+        "payload": (llm, True),
+        "idempotency_key": (llm, False),
+    }
+    assert registration.get_tool_cls(PROVIDER, TOOL).__name__ == "SendWebhookTool"
+    assert registration.endpoints_configuration  # the endpoint group is still there
+
+
+def test_send_webhook_retries_and_returns_json_and_text(inprocess, receiver):
+    messages = invoke(
+        inprocess,
+        credentials(allowed_hosts="127.0.0.1"),
+        url=receiver.url,
+        event_type="order.created",
+        payload='{"order_id": "A-17"}',
+        idempotency_key="order-A-17",
+    )
+    assert [m.type for m in messages] == [JSON, TEXT]
+    assert messages[0].message.json_object == {
+        "ok": True,
+        "status": 200,
+        "attempts": 2,
+        "webhook_id": "order-A-17",
+        "response_body": '{"accepted": true}',
+        "truncated": False,
+        "error": None,
+    }
+    assert messages[1].message.text == (
+        "Webhook order.created delivered to 127.0.0.1: HTTP 200 after 2 attempts "
+        "(webhook-id order-A-17)."
+    )
+    assert [headers["webhook-id"] for headers, _ in receiver.seen] == ["order-A-17"] * 2
+    assert receiver.seen[1][1]["data"] == {"order_id": "A-17"}
+
+
+def test_default_url_is_used_and_failures_are_results(inprocess):
+    server = Receiver(404)
+    try:
+        messages = invoke(
+            inprocess, credentials(default_url=server.url), event_type="e", payload="[]"
+        )
+    finally:
+        server.stop()
+    result = messages[0].message.json_object
+    assert result["ok"] is False and result["status"] == 404 and result["attempts"] == 1
+    assert result["error"] == "the receiver answered HTTP 404"
+    assert messages[1].message.text.startswith(
+        "Webhook e to 127.0.0.1 failed: the receiver answered HTTP 404 (webhook-id msg_"
+    )
+
+
+@pytest.mark.parametrize(
+    ("creds", "params", "message"),
+    [
+        ({}, {"url": "ftp://127.0.0.1/x"}, "only http:// and https:// URLs can be called"),
+        ({"allowed_hosts": "hooks.example.com"}, {}, "'127.0.0.1' is not in the provider's"),
+        ({}, {"payload": "{broken"}, "the payload is not valid JSON"),
+        ({}, {"url": ""}, "no URL to send to"),
+        ({"signing_secret": "not-a-whsec"}, {}, "Standard Webhooks format"),
+    ],
+)
+def test_invalid_input_is_a_clear_tool_error(inprocess, receiver, creds, params, message):
+    args = {"url": receiver.url, "event_type": "e", "payload": "{}", **params}
+    with pytest.raises(WebhookInputError, match=message):
+        invoke(inprocess, credentials(**creds), **args)
+    assert receiver.seen == []
+
+
+def test_tool_from_credentials(inprocess, receiver):
+    tool_cls = inprocess.registration.get_tool_cls(PROVIDER, TOOL)
+    tool = tool_cls.from_credentials(credentials(default_url=receiver.url))
+    messages = list(tool.invoke({"event_type": "ping", "payload": {"n": 1}}))
+    assert messages[0].message.json_object["ok"] is True
+    assert receiver.seen[-1][1]["data"] == {"n": 1}
+
+
+def test_credentials_validation(inprocess):
+    assert validate(inprocess, credentials()) == {"result": True}
+    ok = credentials(default_url="https://hooks.example.com/in", allowed_hosts="hooks.example.com")
+    assert validate(inprocess, ok) == {"result": True}
+    cases = [
+        ({"signing_secret": "secret"}, "Signing secret: the signing secret must be in Standard"),
+        ({"allowed_hosts": "https://x/y"}, "Allowed hosts: allowed host 'https://x/y' is not"),
+        ({"default_url": "ftp://hooks.example.com"}, "Default URL: only http:// and https://"),
+        (
+            {"default_url": "https://other.example/", "allowed_hosts": "hooks.example.com"},
+            "Default URL: host 'other.example' is not in the provider's allowed hosts",
+        ),
+    ]
+    for extra, message in cases:
+        with pytest.raises(ToolProviderCredentialValidationError, match=message):
+            validate(inprocess, credentials(**extra))
