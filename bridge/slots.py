@@ -6,7 +6,8 @@ records per kind and endpoint: each id may live in one of two slots (two hashes 
 id); a new id takes an empty or expired slot, or else the one whose record expires first.
 Storage is therefore bounded by ``slots × record size`` whatever the traffic, and an
 unexpired record is evicted only when both of its slots hold newer ones — rare while
-fewer than about half the slots are in use.
+fewer than about half the slots are in use. Records hold a digest of the id, never the id
+itself (external user ids stay out of storage).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class SlotStore:
         self.ttl = ttl
 
     def _candidates(self, item_id: str) -> tuple[str, str]:
-        digest = hashlib.sha256(item_id.encode()).digest()
+        digest = hashlib.sha256(item_id.encode()).digest()  # slots from bytes 0-15
         first = int.from_bytes(digest[:8], "big") % self._slots
         second = int.from_bytes(digest[8:16], "big") % self._slots
         if second == first:
@@ -39,7 +40,7 @@ class SlotStore:
         """The value stored for ``item_id`` with its expiry time, or None."""
         for slot in self._candidates(item_id):
             entry = self._read(slot)
-            if entry is not None and _holds(entry, item_id):
+            if entry is not None and _holds(entry, _tag(item_id)):
                 return Entry(entry.value["v"], entry.expires_at)  # type: ignore[index]
         return None
 
@@ -55,19 +56,25 @@ class SlotStore:
         """Store ``value`` for ``item_id``; if both slots are taken, evict the sooner-expiring."""
         slots = self._candidates(item_id)
         entries = [self._read(slot) for slot in slots]
-        free = [i for i, e in enumerate(entries) if e is None or _holds(e, item_id)]
+        tag = _tag(item_id)
+        free = [i for i, e in enumerate(entries) if e is None or _holds(e, tag)]
         chosen = free[0] if free else min((0, 1), key=lambda i: entries[i].expires_at)  # type: ignore[union-attr]
         self._records.put(
-            self._kind, slots[chosen], {"id": item_id, "v": value}, self.ttl,
+            self._kind, slots[chosen], {"id": tag, "v": value}, self.ttl,
             new=entries[chosen] is None,
         )  # fmt: skip
 
     def delete(self, item_id: str) -> None:
         for slot in self._candidates(item_id):
             entry = self._read(slot)
-            if entry is not None and _holds(entry, item_id):
+            if entry is not None and _holds(entry, _tag(item_id)):
                 self._records.delete(self._kind, slot)
 
 
-def _holds(entry: Entry, item_id: str) -> bool:
-    return isinstance(entry.value, dict) and entry.value.get("id") == item_id
+def _tag(item_id: str) -> str:
+    """What a record stores to recognise its id: bytes 16-31 of its SHA-256, in hex."""
+    return hashlib.sha256(item_id.encode()).digest()[16:32].hex()
+
+
+def _holds(entry: Entry, tag: str) -> bool:
+    return isinstance(entry.value, dict) and entry.value.get("id") == tag

@@ -53,3 +53,11 @@ def test_expired_records_read_as_missing_and_free_their_slot():
     clock.now += 11
     assert store.get("a") is None
     assert storage.data == {}
+
+
+def test_ids_are_not_stored_in_clear():
+    store, storage, _ = make()
+    store.put("U024BE7LH@slack", {"c": "conv"})
+    (raw,) = storage.data.values()
+    assert b"U024BE7LH" not in raw
+    assert store.get("U024BE7LH@slack") == {"c": "conv"}
