@@ -3,6 +3,7 @@
 Data flows one way: HTTP request -> route adapter (``endpoints/``) -> this package ->
 app gateway -> events -> response writer. Modules, one job each:
 
+- ``adapter``    what every Endpoint calls: request → Call → handler → response (+ CORS)
 - ``settings``   typed, defensively coerced endpoint settings
 - ``auth``       API-key authentication (constant time, fails closed)
 - ``errors``     the error envelope of each route family

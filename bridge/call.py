@@ -22,6 +22,7 @@ from bridge.settings import Settings, parse_settings
 @dataclass(frozen=True)
 class Call:
     settings: Settings
+    raw_settings: Mapping[str, Any]
     endpoint_id: str
     method: str
     path: str
@@ -36,6 +37,7 @@ class Call:
     def from_request(cls, request: Request, settings: Mapping, session: Any) -> Call:
         return cls(
             settings=parse_settings(settings),
+            raw_settings=settings,
             endpoint_id=session.endpoint_id or "",
             method=request.method,
             path=request.path,

@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
+from werkzeug import Response
+
+from bridge.auth import is_authenticated
+from bridge.call import Call
+from bridge.public_url import endpoint_base_url
+from bridge.responses import html_response
 from bridge.routes import ROUTES, Route
 from bridge.settings import SECRET_SETTINGS, Settings
 
@@ -147,3 +153,14 @@ def render_page(
         f"<pre>{escape(ex['python'])}</pre>"
         "</body></html>"
     )
+
+
+def page(call: Call) -> Response:
+    """``GET /``: the page for this endpoint, as the caller reaches it."""
+    html = render_page(
+        base=endpoint_base_url(call.headers, "/"),
+        settings=call.settings,
+        raw_settings=dict(call.raw_settings),
+        authenticated=is_authenticated(call.settings, call.headers),
+    )
+    return html_response(html)

@@ -7,21 +7,16 @@ Without this the SDK answers a routing miss with a plain-text 404 for both cases
 
 from __future__ import annotations
 
-from bridge.errors import BridgeError, Family, not_found
-from bridge.routes import ROUTES
+from werkzeug import Response
+
+from bridge.errors import BridgeError, Family, error_response, not_found
+from bridge.routes import allowed_methods
 
 OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
 
 
 def family_for_path(path: str) -> Family:
     return Family.OPENAI if path.rstrip("/") in OPENAI_PATHS else Family.DIFY
-
-
-def allowed_methods(path: str) -> tuple[str, ...]:
-    methods = {r.method for r in ROUTES if r.path == path}
-    if "GET" in methods:
-        methods.add("HEAD")
-    return tuple(sorted(methods))
 
 
 def unrouted(method: str, path: str) -> tuple[BridgeError, dict[str, str]]:
@@ -31,3 +26,10 @@ def unrouted(method: str, path: str) -> tuple[BridgeError, dict[str, str]]:
         error = BridgeError(405, "method_not_allowed", f"Method {method} is not allowed on {path}.")
         return error, {"Allow": ", ".join(allowed)}
     return not_found(f"No route {method} {path}. See GET / on this endpoint for the routes."), {}
+
+
+def unrouted_response(method: str, path: str) -> Response:
+    error, headers = unrouted(method, path)
+    response = error_response(error, family_for_path(path))
+    response.headers.update(headers)
+    return response

@@ -28,3 +28,11 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/webhook", "webhook", "Verified webhooks (GitHub, Slack, Stripe…) → app runs."),
     Route("GET", "/webhook", "webhook", "Webhook subscription handshake (Meta hub.challenge)."),
 )
+
+
+def allowed_methods(path: str) -> tuple[str, ...]:
+    """The methods served on ``path`` (``HEAD`` with ``GET``), sorted; empty if none."""
+    methods = {r.method for r in ROUTES if r.path == path}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return tuple(sorted(methods))

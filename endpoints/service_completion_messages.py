@@ -6,14 +6,10 @@ from dify_plugin import Endpoint
 from werkzeug import Request, Response
 
 from bridge import service_api
-from bridge.call import Call
+from bridge.adapter import serve
 from bridge.errors import Family
-from bridge.guard import guarded
 
 
 class CompletionMessagesEndpoint(Endpoint):
     def _invoke(self, r: Request, values: Mapping, settings: Mapping) -> Response:
-        return guarded(
-            Family.DIFY,
-            lambda: service_api.completion_messages(Call.from_request(r, settings, self.session)),
-        )
+        return serve(Family.DIFY, service_api.completion_messages, r, settings, self.session)

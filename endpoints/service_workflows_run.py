@@ -6,14 +6,10 @@ from dify_plugin import Endpoint
 from werkzeug import Request, Response
 
 from bridge import service_api
-from bridge.call import Call
+from bridge.adapter import serve
 from bridge.errors import Family
-from bridge.guard import guarded
 
 
 class WorkflowsRunEndpoint(Endpoint):
     def _invoke(self, r: Request, values: Mapping, settings: Mapping) -> Response:
-        return guarded(
-            Family.DIFY,
-            lambda: service_api.workflows_run(Call.from_request(r, settings, self.session)),
-        )
+        return serve(Family.DIFY, service_api.workflows_run, r, settings, self.session)

@@ -1,4 +1,4 @@
-"""GET /webhook — verified webhook receiver."""
+"""GET /webhook — webhook subscription handshakes."""
 
 from collections.abc import Mapping
 
@@ -6,13 +6,10 @@ from dify_plugin import Endpoint
 from werkzeug import Request, Response
 
 from bridge import webhook
-from bridge.call import Call
+from bridge.adapter import serve
 from bridge.errors import Family
-from bridge.guard import guarded
 
 
 class WebhookHandshakeEndpoint(Endpoint):
     def _invoke(self, r: Request, values: Mapping, settings: Mapping) -> Response:
-        return guarded(
-            Family.DIFY, lambda: webhook.handshake_get(Call.from_request(r, settings, self.session))
-        )
+        return serve(Family.DIFY, webhook.handshake_get, r, settings, self.session)

@@ -6,13 +6,10 @@ from dify_plugin import Endpoint
 from werkzeug import Request, Response
 
 from bridge import webhook
-from bridge.call import Call
+from bridge.adapter import serve
 from bridge.errors import Family
-from bridge.guard import guarded
 
 
 class WebhookEndpoint(Endpoint):
     def _invoke(self, r: Request, values: Mapping, settings: Mapping) -> Response:
-        return guarded(
-            Family.DIFY, lambda: webhook.receive(Call.from_request(r, settings, self.session))
-        )
+        return serve(Family.DIFY, webhook.receive, r, settings, self.session)

@@ -132,6 +132,12 @@ def same(a: str | bytes, b: str | bytes) -> bool:
     return hmac.compare_digest(a, b)
 
 
+def require_body_hmac(request: SignedRequest, secrets: Secrets, received: bytes) -> None:
+    """The received digest must be the HMAC-SHA256 of the raw body with the secret."""
+    if not same(hmac_sha256(secrets.secret, request.body), received):
+        raise VerificationFailed("signature does not match")
+
+
 def payload_field(payload: object, key: str) -> str | None:
     """``payload[key]`` as text when the payload is a JSON object holding a str or int there."""
     if not isinstance(payload, dict):

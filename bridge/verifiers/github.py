@@ -10,10 +10,9 @@ from bridge.verifiers.base import (
     Secrets,
     SignedRequest,
     VerificationFailed,
-    hmac_sha256,
     parse_hex_sha256,
+    require_body_hmac,
     require_header,
-    same,
 )
 
 HEADER = "X-Hub-Signature-256"
@@ -28,8 +27,7 @@ class GitHub:
         if not sep or prefix.lower() != "sha256":
             raise VerificationFailed(f"malformed {HEADER} header (expected sha256=<hex>)")
         received = parse_hex_sha256(digest, f"{HEADER} header")
-        if not same(hmac_sha256(secrets.secret, request.body), received):
-            raise VerificationFailed("signature does not match")
+        require_body_hmac(request, secrets, received)
 
     def delivery_id(self, request: SignedRequest, payload: object) -> str | None:
         return request.header("X-GitHub-Delivery") or None

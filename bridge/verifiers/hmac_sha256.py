@@ -10,10 +10,9 @@ from bridge.verifiers.base import (
     Secrets,
     SignedRequest,
     VerificationFailed,
-    hmac_sha256,
     parse_hex_sha256,
+    require_body_hmac,
     require_header,
-    same,
 )
 
 
@@ -29,8 +28,7 @@ class HmacSha256:
         if value[:7].lower() == "sha256=":
             value = value[7:]
         received = parse_hex_sha256(value, f"{header} header")
-        if not same(hmac_sha256(secrets.secret, request.body), received):
-            raise VerificationFailed("signature does not match")
+        require_body_hmac(request, secrets, received)
 
     def delivery_id(self, request: SignedRequest, payload: object) -> str | None:
         """A generic ``Idempotency-Key`` header, if the sender sets one."""

@@ -8,11 +8,9 @@ from __future__ import annotations
 from bridge.verifiers.base import (
     Secrets,
     SignedRequest,
-    VerificationFailed,
-    hmac_sha256,
     parse_base64,
+    require_body_hmac,
     require_header,
-    same,
 )
 
 HEADER = "X-Shopify-Hmac-Sha256"
@@ -24,8 +22,7 @@ class Shopify:
     def verify(self, request: SignedRequest, secrets: Secrets) -> None:
         """Check the base64 HMAC of the raw body."""
         received = parse_base64(require_header(request, HEADER), f"{HEADER} header")
-        if not same(hmac_sha256(secrets.secret, request.body), received):
-            raise VerificationFailed("signature does not match")
+        require_body_hmac(request, secrets, received)
 
     def delivery_id(self, request: SignedRequest, payload: object) -> str | None:
         return request.header("X-Shopify-Webhook-Id") or None

@@ -1,0 +1,47 @@
+"""The one adapter every ``Endpoint`` calls: werkzeug request → :class:`Call` → handler →
+response, with errors rendered in the route family's format and CORS headers applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from werkzeug import Request, Response
+
+from bridge.call import Call
+from bridge.cors import cors_headers, preflight
+from bridge.errors import Family
+from bridge.fallback import unrouted_response
+from bridge.guard import guarded
+from bridge.settings import parse_settings
+
+
+def serve(
+    family: Family,
+    handler: Callable[[Call], Response],
+    request: Request,
+    settings: Mapping,
+    session: Any,
+) -> Response:
+    def run() -> Response:
+        return handler(Call.from_request(request, settings, session))
+
+    response = guarded(family, run)
+    return with_cors(response, request, settings)
+
+
+def with_cors(response: Response, request: Request, settings: Mapping) -> Response:
+    """CORS headers, when the endpoint allows any origin at all."""
+    if settings.get("cors_allowed_origins"):
+        response.headers.update(cors_headers(parse_settings(settings), request.headers))
+    return response
+
+
+def serve_unrouted(request: Request, settings: Mapping) -> Response:
+    """No route claims this method and path: a CORS preflight, else a family-format 404/405."""
+    if request.method == "OPTIONS" and settings.get("cors_allowed_origins"):
+        answer = preflight(parse_settings(settings), request.headers, request.path)
+        if answer is not None:
+            return answer
+    return with_cors(unrouted_response(request.method, request.path), request, settings)
