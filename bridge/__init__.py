@@ -1,18 +1,34 @@
 """App Bridge core: everything the endpoints do, importable without a running Dify.
 
-Data flows one way: HTTP request -> route adapter (``endpoints/``) -> this package ->
-app gateway -> events -> response writer. Modules, one job each:
+Data flows one way: HTTP request -> route adapter (``endpoints/`` → ``adapter``) -> a
+protocol module -> app gateway -> events -> response writer. Modules, one job each:
 
-- ``adapter``    what every Endpoint calls: request → Call → handler → response (+ CORS)
-- ``settings``   typed, defensively coerced endpoint settings
-- ``auth``       API-key authentication (constant time, fails closed)
-- ``errors``     the error envelope of each route family
-- ``guard``      the one place exceptions become responses
-- ``fallback``   404/405 for paths and methods no route claims
-- ``responses``  JSON and streamed werkzeug responses
-- ``sse``        Server-Sent Events framing and keep-alives
-- ``records``    storage records namespaced by endpoint, with expiry
-- ``public_url`` the caller-facing URL of the endpoint, from Dify's headers
-- ``routes``     the catalogue of routes this plugin serves
-- ``diagnostics`` the ``GET /`` page
+Plumbing
+- ``adapter``      what every Endpoint calls: request → Call → handler → response (+ CORS)
+- ``call``         one request as the core sees it (settings, headers, body, gateway, records)
+- ``settings``     typed, defensively coerced endpoint settings
+- ``auth``         API-key authentication (constant time, fails closed)
+- ``errors``       the error envelope of each route family; ``guard`` renders failures
+- ``body``         JSON request bodies (413/415/400)
+- ``responses``    JSON, HTML and streamed responses (large bodies always streamed)
+- ``sse``          Server-Sent Events framing and keep-alives
+- ``cors``         CORS headers and preflights
+- ``routes``       the catalogue of routes; ``fallback`` answers what no route claims
+- ``public_url``   the caller-facing URL, from Dify's headers; ``diagnostics`` the ``GET /`` page
+
+App gateway
+- ``gateway``      invoke (always streaming), failure translation, mode memory, fetch_app cache
+- ``aggregate``    Dify's blocking shapes from a stream; answer text of a result
+
+Protocols
+- ``service_api``  Dify Service-API facade (+ ``conversations``: ownership)
+- ``openai_api``   OpenAI facade (+ ``transcripts``: continuity for stateless clients)
+- ``extension``    Dify API-based Extension (+ ``moderation``, ``singleflight``)
+- ``webhook``      webhook receiver (+ ``verifiers/`` one module per provider, ``mapping``,
+                   ``idempotency``)
+- ``outbound``     signed outbound webhooks for the *Send webhook* tool
+
+Storage
+- ``records``      expiring JSON records namespaced by endpoint (never overwritten)
+- ``slots``        bounded two-choice slot store over records
 """
