@@ -203,11 +203,13 @@ class _Completion:
         for event in self.call.gateway.events(self._run_request(conversation_id)):
             if event.get("event") == "error":
                 raise error_from_event(event)
-            if not remembered and event.get("conversation_id"):
+            new = not remembered and bool(event.get("conversation_id"))
+            if new:
                 remembered = True
-                self.conversation_id = str(event["conversation_id"])
+                self.conversation_id = str(event["conversation_id"])  # the header needs it now
+            yield event  # before the storage write, so it never delays the first chunk
+            if new:
                 self.conversations.remember(self.conversation_id, self.chat.user)
-            yield event
 
     def _finish(self, answer: str, kind: AppKind | None) -> None:
         """Remember the answered transcript so the next turn continues this conversation."""

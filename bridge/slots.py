@@ -54,11 +54,16 @@ class SlotStore:
 
     def put(self, item_id: str, value: Any) -> None:
         """Store ``value`` for ``item_id``; if both slots are taken, evict the sooner-expiring."""
-        slots = self._candidates(item_id)
-        entries = [self._read(slot) for slot in slots]
-        tag = _tag(item_id)
-        free = [i for i, e in enumerate(entries) if e is None or _holds(e, tag)]
-        chosen = free[0] if free else min((0, 1), key=lambda i: entries[i].expires_at)  # type: ignore[union-attr]
+        slots, tag = self._candidates(item_id), _tag(item_id)
+        entries: list[Entry | None] = []
+        for slot in slots:  # the second slot is read only when the first is taken
+            entries.append(self._read(slot))
+            if entries[-1] is None or _holds(entries[-1], tag):  # type: ignore[arg-type]
+                break
+        if len(entries) == 1 or entries[1] is None or _holds(entries[1], tag):
+            chosen = len(entries) - 1
+        else:
+            chosen = min((0, 1), key=lambda i: entries[i].expires_at)  # type: ignore[union-attr]
         self._records.put(
             self._kind, slots[chosen], {"id": tag, "v": value}, self.ttl,
             new=entries[chosen] is None,
