@@ -86,3 +86,45 @@ def test_unknown_point_and_malformed_body(ext, plugin_process):
     )
     r = plugin_process.request(raw, {"api_key": KEY})
     assert (r.status, r.json()["code"]) == (400, "invalid_param")
+
+
+@pytest.mark.parametrize(
+    ("mode", "judge_flags", "text", "flagged", "runs"),
+    [
+        ("app", "true", "anything", True, 1),
+        ("app", "false", "anything", False, 1),
+        ("keywords_and_app", "false", "oh DARN", True, 0),  # keyword hit: the app is not asked
+        ("keywords_and_app", "true", "subtle", True, 1),
+        ("keywords_and_app", "false", "fine", False, 1),
+    ],
+)
+@pytest.mark.parametrize("point", ["app.moderation.input", "app.moderation.output"])
+def test_moderation_modes_over_stdio(ext, workspace, mode, judge_flags, text, flagged, runs, point):
+    text = f"{text} [{mode}/{judge_flags}]"  # distinct requests: identical ones share a memoised run
+    form = [{"text-input": {"variable": v, "label": v}} for v in ("point", "text")]
+    workspace.add_app(
+        App(
+            "ext-judge",
+            "workflow",
+            user_input_form=form,
+            script=Script(outputs={"flagged": judge_flags}),
+        )
+    )
+    params = (
+        {"app_id": "a", "inputs": {}, "query": text}
+        if point.endswith("input")
+        else {"app_id": "a", "text": text}
+    )
+    r = ext(
+        point,
+        params,
+        app={"app_id": "ext-judge"},
+        moderation_mode=mode,
+        moderation_preset_response="Blocked.",
+    )
+    body = r.json()
+    assert (r.status, body["flagged"], body["action"]) == (200, flagged, "direct_output")
+    assert body["preset_response"] == ("Blocked." if flagged else "")
+    assert len(workspace.invocations) == runs
+    if runs:
+        assert workspace.invocations[0].inputs == {"point": point.rsplit(".", 1)[-1], "text": text}
