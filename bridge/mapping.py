@@ -17,6 +17,8 @@ declares (``fetch_app``): text → string, number → int/float, checkbox → bo
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,6 +30,8 @@ from jmespath.exceptions import JMESPathError
 from bridge.errors import BridgeError, invalid_param, invalid_setting
 from bridge.settings import Settings, coerce_bool
 
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_INTEGER = re.compile(r"[+-]?\d+")
 TEXT_TYPES = frozenset({"text-input", "paragraph", "select", "string"})
 NUMBER_TYPES = frozenset({"number"})
 BOOL_TYPES = frozenset({"checkbox", "boolean"})
@@ -88,15 +92,15 @@ def coerce(name: str, value: Any, control: Mapping[str, Any] | None) -> Any:
     if kind in NUMBER_TYPES:
         if isinstance(value, bool):
             raise invalid_param(f"input '{name}' must be a number.", param=name)
-        if isinstance(value, int | float):
+        if isinstance(value, int):
             return value
-        try:
-            number = float(str(value).strip())
-        except ValueError:
+        text = repr(value) if isinstance(value, float) else str(value).strip()
+        number = float(text) if _NUMBER.fullmatch(text) else math.nan
+        if not math.isfinite(number):
             raise invalid_param(
                 f"input '{name}' must be a number, got {as_text(value)[:40]!r}.", param=name
-            ) from None
-        return int(number) if number.is_integer() and "." not in str(value) else number
+            )
+        return int(text) if _INTEGER.fullmatch(text) else number
     if kind in BOOL_TYPES:
         return coerce_bool(value)
     return value

@@ -209,7 +209,12 @@ class _Completion:
                 self.conversation_id = str(event["conversation_id"])  # the header needs it now
             yield event  # before the storage write, so it never delays the first chunk
             if new:
-                self.conversations.remember(self.conversation_id, self.chat.user)
+                try:
+                    self.conversations.remember(self.conversation_id, self.chat.user)
+                except Exception as exc:  # noqa: BLE001 - the answer stands without the record
+                    logger.warning(
+                        "could not record conversation owner: %s", describe_exception(exc)
+                    )
 
     def _finish(self, answer: str, kind: AppKind | None) -> None:
         """Remember the answered transcript so the next turn continues this conversation."""
@@ -301,8 +306,10 @@ class _Completion:
                 text = str(event.get("answer") or "")
             elif name == "text_chunk":
                 text = str((event.get("data") or {}).get("text") or "")
-            elif name == "message_replace":
-                finish = "content_filter"
+            elif name == "message_replace":  # output moderation replaced the answer in Dify:
+                finish = "content_filter"  # the text already sent cannot be withdrawn; append
+                replacement = str(event.get("answer") or "")
+                text = f"\n\n{replacement}" if answer else replacement
             elif name == "message_end":
                 usage = _usage(event.get("metadata"))
             elif name == "workflow_finished" and kind is AppKind.WORKFLOW:

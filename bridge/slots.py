@@ -55,13 +55,18 @@ class SlotStore:
     def put(self, item_id: str, value: Any) -> None:
         """Store ``value`` for ``item_id``; if both slots are taken, evict the sooner-expiring."""
         slots, tag = self._candidates(item_id), _tag(item_id)
-        entries: list[Entry | None] = []
-        for slot in slots:  # the second slot is read only when the first is taken
-            entries.append(self._read(slot))
-            if entries[-1] is None or _holds(entries[-1], tag):  # type: ignore[arg-type]
-                break
-        if len(entries) == 1 or entries[1] is None or _holds(entries[1], tag):
-            chosen = len(entries) - 1
+        first = self._read(slots[0])
+        # the second slot is read unless the first already holds this id: an id must never
+        # be left behind in one slot while written to the other
+        entries = (
+            [first] if first is not None and _holds(first, tag) else [first, self._read(slots[1])]
+        )
+        holding = [i for i, e in enumerate(entries) if e is not None and _holds(e, tag)]
+        empty = [i for i, e in enumerate(entries) if e is None]
+        if holding:
+            chosen = holding[0]
+        elif empty:
+            chosen = empty[0]
         else:
             chosen = min((0, 1), key=lambda i: entries[i].expires_at)  # type: ignore[union-attr]
         self._records.put(

@@ -11,10 +11,11 @@ app and answer per ``webhook_response``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -93,11 +94,24 @@ def _form_fields(body: bytes) -> dict[str, Any]:
     return fields
 
 
-def document(signed: SignedRequest, body: Any, path: str) -> dict[str, Any]:
+SECRET_HEADERS = frozenset({
+    "authorization", "proxy-authorization", "cookie", "x-api-key", "x-gitlab-token",
+    "x-telegram-bot-api-secret-token", "x-hub-signature", "x-hub-signature-256",
+    "x-slack-signature", "stripe-signature", "webhook-signature", "svix-signature",
+    "x-signature-ed25519", "x-shopify-hmac-sha256", "x-line-signature",
+})  # fmt: skip
+SECRET_QUERY = frozenset({"api_key", "hub.verify_token"})
+
+
+def document(
+    signed: SignedRequest, body: Any, path: str, signature_header: str = ""
+) -> dict[str, Any]:
+    """The mapping document; credentials and signatures are left out (never sent to the app)."""
+    hidden = SECRET_HEADERS | {signature_header.lower()}
     return {
         "body": body,
-        "headers": dict(signed.headers),
-        "query": dict(signed.query),
+        "headers": {k: v for k, v in signed.headers.items() if k not in hidden},
+        "query": {k: v for k, v in signed.query.items() if k not in SECRET_QUERY},
         "method": signed.method,
         "path": path,
     }
@@ -123,29 +137,56 @@ def receive(call: Call) -> Response:
     signed = signed_request(call, body_bytes)
     _verify(call, signed)
     body = parse_body(body_bytes, call.mimetype)
-    handshake = _handshake(call.settings.webhook_verification, body)
+    scheme = call.settings.webhook_verification
+    handshake = _handshake(scheme, body, signed)
     if handshake is not None:
         return handshake
     call.settings.require("app", "webhook_inputs", "webhook_query", "webhook_user")
-    scheme = call.settings.webhook_verification
-    delivery = verifiers.delivery_id(scheme, signed, body) or signed.header("idempotency-key")
+    fingerprint = hashlib.sha256(body_bytes).hexdigest()[:32]
+    delivery = _delivery_key(scheme, signed, body)
     if not delivery:
-        return _respond(_run(call, signed, body))
+        return _respond(_for_sender(scheme, body, _run(call, signed, body)))
     deliveries = Deliveries(call.records)
-    replayed = _safe(lambda: deliveries.replay(delivery))
-    if replayed is not None:
-        return _respond(replayed, replay=True)
-    key = f"{call.endpoint_id}\x00{delivery}"
     fresh = []
 
     def first_run() -> StoredResponse:
+        # checked again here: a copy may have been answered while this one waited to start
+        replayed = _safe(lambda: deliveries.replay(delivery))
+        if replayed is not None:
+            return replayed
         fresh.append(True)
-        response = _run(call, signed, body)
+        response = _for_sender(scheme, body, _run(call, signed, body))
+        response = StoredResponse(
+            response.status, response.content_type, response.body, fingerprint
+        )
         _safe(lambda: deliveries.remember(delivery, response))
         return response
 
-    response = FLIGHTS.run(key, first_run)
+    replayed = _safe(lambda: deliveries.replay(delivery))
+    response = replayed or FLIGHTS.run(f"{call.endpoint_id}\x00{delivery}", first_run)
+    if response.fingerprint and response.fingerprint != fingerprint:
+        raise BridgeError(
+            422,
+            "idempotency_key_reused",
+            "This delivery id was already used for a different request body.",
+        )
     return _respond(response, replay=not fresh)
+
+
+def _delivery_key(scheme: str, signed: SignedRequest, body: Any) -> str:
+    """The delivery id, namespaced by its source so ids of different origins never meet."""
+    provider = verifiers.delivery_id(scheme, signed, body)
+    header = signed.header("idempotency-key")
+    if provider and provider != header:
+        return f"{scheme}:{provider}"
+    return f"key:{header}" if header else ""
+
+
+def _for_sender(scheme: str, body: Any, response: StoredResponse) -> StoredResponse:
+    """Providers that want a fixed acknowledgement get it (after the app ran)."""
+    if scheme == "discord" and isinstance(body, dict) and "event" in body:
+        return StoredResponse(204, "text/plain", b"")  # Discord webhook events: 204
+    return response
 
 
 def handshake_get(call: Call) -> Response:
@@ -164,16 +205,39 @@ def handshake_get(call: Call) -> Response:
     )
 
 
-def _handshake(scheme: str, body: Any) -> Response | None:
-    """Provider acknowledgements that must not run the app (after verification)."""
-    if not isinstance(body, dict):
-        return None
-    if scheme == "slack" and body.get("type") == "url_verification":
-        return json_response({"challenge": body.get("challenge")})
-    if scheme == "discord" and body.get("type") == 1:
-        return json_response({"type": 1})  # interactions PING → PONG
-    if scheme == "discord" and body.get("type") == 0 and "event" not in body:
-        return Response(status=204)  # webhook-events PING
+_Check = Callable[[dict[str, Any], SignedRequest], bool]
+_Answer = Callable[[dict[str, Any]], Response]
+
+# Provider checks and pings that must not run the app (answered after verification).
+_HANDSHAKES: dict[str, tuple[tuple[_Check, _Answer], ...]] = {
+    "github": (
+        (lambda b, s: s.header("x-github-event") == "ping", lambda b: json_response({"ok": True})),
+    ),
+    "slack": (
+        (
+            lambda b, s: b.get("type") == "url_verification",
+            lambda b: json_response({"challenge": b.get("challenge")}),
+        ),
+    ),
+    "discord": (
+        # interactions PING → PONG; webhook-events PING → 204 (events carry an "event" key)
+        (
+            lambda b, s: b.get("type") == 1 and "event" not in b,
+            lambda b: json_response({"type": 1}),
+        ),
+        (lambda b, s: b.get("type") == 0 and "event" not in b, lambda b: Response(status=204)),
+    ),
+    "line": (
+        (lambda b, s: b.get("events") == [], lambda b: json_response({})),  # console "Verify"
+    ),
+}
+
+
+def _handshake(scheme: str, body: Any, signed: SignedRequest) -> Response | None:
+    fields = body if isinstance(body, dict) else {}
+    for applies, answer in _HANDSHAKES.get(scheme, ()):
+        if applies(fields, signed):
+            return answer(fields)
     return None
 
 
@@ -200,7 +264,8 @@ def _run(call: Call, signed: SignedRequest, body: Any) -> StoredResponse:
     """Map, run and render; app failures are rendered too (and remembered if not 5xx)."""
     try:
         controls = input_variables(call.gateway.parameters(call.settings.app_id))
-        mapped = map_request(call.settings, document(signed, body, call.path), controls)
+        doc = document(signed, body, call.path, call.settings.webhook_signature_header)
+        mapped = map_request(call.settings, doc, controls)
         result, kind = _run_app(call, mapped, controls, body)
         return _render(call.settings.webhook_response, result, kind)
     except BridgeError as error:
@@ -220,8 +285,11 @@ def _run_app(
     conversations = SlotStore(
         call.records, USER_CONVERSATIONS, slots=USER_CONVERSATION_SLOTS, ttl=USER_CONVERSATION_TTL
     )
+    owners = call.conversations
     conversation_id = mapped.conversation_id
-    if not conversation_id and mapped.user:
+    if conversation_id:  # named by the caller: only its owner may continue it
+        owners.check(conversation_id, mapped.user)
+    elif mapped.user:
         conversation_id = _safe(lambda: conversations.get(mapped.user)) or ""
     run = RunRequest(call.settings.app_id, inputs, query, conversation_id, mapped.user)
     try:
@@ -233,13 +301,10 @@ def _run_app(
             _safe(lambda: conversations.delete(mapped.user))
         result, kind = _blocking(call, RunRequest(run.app_id, inputs, query, "", mapped.user))
     new_conversation = result.get("conversation_id")
-    if (
-        kind is AppKind.CHAT
-        and mapped.user
-        and new_conversation
-        and new_conversation != conversation_id
-    ):
-        _safe(lambda: conversations.put(mapped.user, new_conversation))
+    if kind is AppKind.CHAT and new_conversation and new_conversation != conversation_id:
+        _safe(lambda: owners.remember(new_conversation, mapped.user))
+        if mapped.user:
+            _safe(lambda: conversations.put(mapped.user, new_conversation))
     return result, kind
 
 

@@ -68,6 +68,7 @@ class Script:
     raise_before: str | None = None  # fail before any event, with this daemon error text
     fail_after: int | None = None  # the stream breaks after this many events ("read app failed")
     usage_tokens: tuple[int, int] = (12, 8)
+    replace_with: str | None = None  # output moderation: a message_replace before the end
 
 
 @dataclass
@@ -405,6 +406,12 @@ class _Run:
             self._event("message", id=self.message_id, answer=c, from_variable_selector=None)
             for c in self.chunks
         ]
+        if self.script.replace_with is not None:
+            messages.append(
+                self._event(
+                    "message_replace", answer=self.script.replace_with, reason="output_moderation"
+                )
+            )
         if mode == "advanced-chat":
             return [
                 self._workflow_started(),
@@ -453,9 +460,10 @@ class _Run:
         }
         if self.app.mode in CHAT_MODES:
             body["conversation_id"] = self.conversation_id
+        replaced = self.script.replace_with
         body.update(
             mode=self.app.mode,
-            answer=self.answer,
+            answer=self.answer if replaced is None else replaced,
             metadata=self._metadata(),
             created_at=self.created_at,
         )

@@ -304,3 +304,27 @@ def test_mid_stream_error_is_a_final_error_chunk(inprocess, workspace):
     last = json.loads(frames[-1][6:])
     assert last["error"]["code"] == "completion_request_error"
     assert "[DONE]" not in r.text
+
+
+def test_storage_failure_does_not_lose_the_answer(inprocess, workspace):
+    workspace.storage.quota = 10  # every write is refused
+    r = completions(inprocess, {"messages": [user("still answered?")]})
+    assert r.status == 200
+    assert r.json()["choices"][0]["message"]["content"].endswith("still answered?")
+    parts = chunks(completions(inprocess, {"messages": [user("stream")], "stream": True}))
+    assert parts[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_output_moderation_replacement_reaches_stream_clients(inprocess, workspace):
+    workspace.app(CHAT_APP).script = Script(
+        answer="bad words", replace_with="[removed by moderation]"
+    )
+    parts = chunks(completions(inprocess, {"messages": [user("q")], "stream": True}))
+    text = "".join(p["choices"][0]["delta"].get("content", "") for p in parts)
+    assert text.endswith("[removed by moderation]")
+    assert parts[-1]["choices"][0]["finish_reason"] == "content_filter"
+    blocking = completions(inprocess, {"messages": [user("q")]}).json()["choices"][0]
+    assert (blocking["message"]["content"], blocking["finish_reason"]) == (
+        "[removed by moderation]",
+        "content_filter",
+    )

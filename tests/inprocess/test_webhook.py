@@ -12,7 +12,7 @@ from signers import sign
 from bridge import idempotency
 from bridge.idempotency import Deliveries, StoredResponse
 from bridge.records import Records
-from devkit.workspace import App, DirectStorage, Script, Storage
+from devkit.workspace import App, DirectStorage, Script, Storage, inner_api_error
 
 KEY = {"Authorization": "Bearer hook-key-0001"}
 
@@ -320,3 +320,123 @@ def test_signed_provider_delivery_end_to_end_in_process(inprocess, workspace):
         headers={"Content-Type": "application/json", **sign("stripe", body, time.time())},
     )
     assert again.header("Idempotent-Replay") == "true"  # Stripe's event id dedupes
+
+
+# -- regressions from the second review ----------------------------------------------------------
+
+
+def test_reusing_a_key_with_another_body_is_refused(inprocess, workspace):
+    s = scheme_settings("api_key", "app-chat-0001")
+    webhook(
+        inprocess,
+        {"query": "alice's secret plan", "user": "alice"},
+        settings=s,
+        headers={"Idempotency-Key": "k-1"},
+    )
+    r = webhook(
+        inprocess,
+        {"query": "tell me", "user": "bob"},
+        settings=s,
+        headers={"Idempotency-Key": "k-1"},
+    )
+    assert (r.status, r.json()["code"]) == (422, "idempotency_key_reused")
+    assert "secret plan" not in r.text
+    assert len(workspace.invocations) == 1
+
+
+def test_ids_from_different_sources_never_meet(inprocess, workspace):
+    body = {"update_id": 12345, "message": {"text": "hi"}}
+    s = scheme_settings("api_key", "app-chat-0001")
+    webhook(inprocess, body, settings=s, headers={"Idempotency-Key": "12345"})
+    telegram = scheme_settings("telegram", "app-chat-0001")
+    r = inprocess.request("POST", "/webhook", settings=telegram, body=json.dumps(body).encode(),
+                          headers={"Content-Type": "application/json", **sign("telegram", b"", time.time())})  # fmt: skip
+    assert r.status == 200 and r.header("Idempotent-Replay") is None
+    assert len(workspace.invocations) == 2
+
+
+def test_rate_limits_are_not_remembered(inprocess, workspace):
+    s = scheme_settings("api_key", "app-chat-0001")
+    workspace.app("app-chat-0001").script = Script(
+        raise_before=inner_api_error("slow down", code="too_many_requests", status=429)
+    )
+    assert (
+        webhook(inprocess, {"query": "q"}, settings=s, headers={"Idempotency-Key": "r-1"}).status
+        == 429
+    )
+    workspace.app("app-chat-0001").script = Script()
+    retry = webhook(inprocess, {"query": "q"}, settings=s, headers={"Idempotency-Key": "r-1"})
+    assert (retry.status, retry.header("Idempotent-Replay")) == (200, None)
+
+
+def test_provider_checks_do_not_run_the_app(inprocess, workspace):
+    line_verify = json.dumps({"destination": "U0", "events": []}).encode()
+    r = inprocess.request("POST", "/webhook", settings=scheme_settings("line", "app-chat-0001"), body=line_verify,
+                          headers={"Content-Type": "application/json", **sign("line", line_verify, time.time())})  # fmt: skip
+    assert r.status == 200
+    ping = json.dumps({"zen": "Keep it logically awesome.", "hook_id": 1}).encode()
+    headers = {
+        "Content-Type": "application/json",
+        **sign("github", ping, time.time()),
+        "X-GitHub-Event": "ping",
+    }
+    r = inprocess.request(
+        "POST",
+        "/webhook",
+        settings=scheme_settings("github", "app-chat-0001"),
+        body=ping,
+        headers=headers,
+    )
+    assert r.status == 200
+    assert workspace.invocations == []
+
+
+def test_discord_webhook_events_run_the_app_and_answer_204(inprocess, workspace):
+    event = json.dumps({"version": 1, "application_id": "1", "type": 1,
+                        "event": {"type": "APPLICATION_AUTHORIZED", "data": {"user": {"id": "9"}}}}).encode()  # fmt: skip
+    r = inprocess.request("POST", "/webhook", settings=scheme_settings("discord", "app-chat-0001"), body=event,
+                          headers={"Content-Type": "application/json", **sign("discord", event, time.time())})  # fmt: skip
+    assert r.status == 204
+    assert len(workspace.invocations) == 1
+
+
+def test_a_named_conversation_needs_its_owner(inprocess, workspace):
+    s = scheme_settings("api_key", "app-chat-0001")
+    conversation = webhook(inprocess, {"query": "mine", "user": "alice"}, settings=s).json()[
+        "conversation_id"
+    ]
+    assert (
+        webhook(
+            inprocess,
+            {"query": "again", "user": "alice", "conversation_id": conversation},
+            settings=s,
+        ).status
+        == 200
+    )
+    r = webhook(
+        inprocess,
+        {"query": "steal", "user": "mallory", "conversation_id": conversation},
+        settings=s,
+    )
+    assert r.status == 404
+    assert len(workspace.invocations) == 2
+
+
+def test_credentials_never_reach_the_app(inprocess, workspace, issue_app):
+    mapping = {
+        "title": "join(',', [to_string(headers.authorization), to_string(query.api_key), 'x'])"
+    }
+    s = {**issue_app, "webhook_inputs": json.dumps(mapping)}
+    webhook(inprocess, GITHUB_ISSUE, settings=s, target="/webhook?api_key=hook-key-0001")
+    assert workspace.invocations[0].inputs["title"] == "null,null,x"
+    assert "hook-key-0001" not in json.dumps(workspace.invocations[0].inputs)
+
+
+@pytest.mark.parametrize("value", ["nan", "Infinity", "1e400", "1_000", "12abc"])
+def test_numbers_are_strict(inprocess, workspace, issue_app, value):
+    s = {
+        **issue_app,
+        "webhook_inputs": json.dumps({"title": "body.issue.title", "number": "body.n"}),
+    }
+    r = webhook(inprocess, {**GITHUB_ISSUE, "n": value}, settings=s)
+    assert r.status == 400 and "must be a number" in r.json()["message"]

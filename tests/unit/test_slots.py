@@ -61,3 +61,19 @@ def test_ids_are_not_stored_in_clear():
     (raw,) = storage.data.values()
     assert b"U024BE7LH" not in raw
     assert store.get("U024BE7LH@slack") == {"c": "conv"}
+
+
+def test_an_id_is_never_left_behind_in_its_other_slot():
+    store, storage, _ = make(slots=4)
+    # find two ids sharing a first slot, so the second id lands in its second slot
+    ids = [f"id-{i}" for i in range(200)]
+    first = {}
+    for item in ids:
+        first.setdefault(store._candidates(item)[0], []).append(item)
+    a, b = next(group for group in first.values() if len(group) >= 2)[:2]
+    store.put(a, "A")
+    store.put(b, "B1")  # b's first slot holds a: b goes to its second slot (or evicts)
+    store.delete(a)  # b's first slot is free again
+    store.put(b, "B2")
+    assert store.get(b) == "B2"
+    assert sum(b"B1" in v for v in storage.data.values()) == 0  # no stale copy to resurface
