@@ -16,6 +16,30 @@ Every attempt carries the same ``webhook-id`` and the same body, so receivers ca
 ``webhook-timestamp`` and the signature are made afresh per attempt, as the spec allows, so a
 retry is never rejected as stale by the receiver's 5-minute replay window.
 
+Destinations (server-side request forgery guard): before every attempt the URL's host is resolved
+with :func:`socket.getaddrinfo` (for the URL's port), and the delivery is refused with a
+:class:`WebhookInputError` — nothing but the DNS lookup happens — if ANY resolved address is not
+globally routable: loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7), link-local and cloud
+metadata (169.254/16, fe80::/10), CGNAT (100.64/10), unspecified, multicast, reserved and
+documentation ranges, including IPv4 embedded in IPv6 (``::ffff:127.0.0.1``, 6to4, NAT64) and
+legacy literals (``0x7f000001``, ``127.1``). ``localhost`` and ``*.localhost`` count as loopback.
+The only way to reach such an address is an ``allowed_hosts`` entry that EXACTLY names the URL's
+host (a name or an IP literal, optionally with ``:port``); a wildcard such as ``*.example.com``
+never unlocks a non-public address. :func:`check_url` applies the same rule to IP literals
+without any DNS lookup (it is also used to validate the provider's credentials).
+
+Pinning (DNS rebinding): the request is sent to the checked IP address itself — the URL's host is
+replaced by the IP literal — with the original ``Host`` header (``host[:port]``) and, for https,
+httpcore's ``sni_hostname`` extension set to the original name, which Python's :mod:`ssl` uses both
+as the TLS SNI and for certificate hostname verification. If the host has several addresses, a
+refused connection moves on to the next one (at most :data:`MAX_ADDRESSES`). The module's own
+client ignores ``HTTP(S)_PROXY`` (``trust_env=False``): a proxy would resolve the name again, and
+httpcore's HTTPS tunnel does not honour ``sni_hostname``. A caller-supplied ``client`` gets the
+same pinned requests, but its proxy and TLS settings are the caller's responsibility.
+
+Errors returned to the app are generic (``connection failed``, ``timed out``, ``could not resolve
+the host``): no errno or exception text, so the tool cannot be used to probe ports.
+
 Redirects are not followed (a redirect could lead past the allowed hosts). Logs name the host,
 the attempt and the status only: never the secret, the URL path/query or the payload.
 """
@@ -24,13 +48,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 import logging
 import re
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cache
@@ -52,11 +78,20 @@ MAX_BACKOFF = 8.0
 MAX_RETRY_AFTER = 30.0
 MAX_EVENT_TYPE = 200
 MAX_WEBHOOK_ID = 256
+MAX_ADDRESSES = 4  # resolved addresses tried per attempt when connections are refused
 SCHEMES = ("http", "https")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _WEBHOOK_ID_RE = re.compile(rf"^[\x21-\x7e]{{1,{MAX_WEBHOOK_ID}}}$")
 _HOST_RE = re.compile(r"^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$|^[0-9a-f:.]*:[0-9a-f:.]*$")
 _CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")
+# inet_aton's legacy IPv4 forms: 0x7f000001, 2130706433, 127.1, 0177.0.0.1
+_LEGACY_IPV4_RE = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$")
+_CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_NOT_PUBLIC = (
+    "webhooks can only go to public addresses; to allow it, an admin must list this exact host "
+    "in the provider's allowed hosts (a *. wildcard is not enough)"
+)
 _RETRIABLE_ERRORS = (
     httpx.TimeoutException,
     httpx.NetworkError,
@@ -145,6 +180,10 @@ def _parse_host_entry(entry: str) -> _HostRule:
         f"allowed host {entry!r} is not a host name (examples: hooks.example.com, "
         "example.com:8443, *.example.com)"
     )
+    try:  # a bare IPv6 literal (::1); with a port it must be bracketed ([::1]:8080)
+        return _HostRule(_normalise_host(str(ipaddress.IPv6Address(entry))), None)
+    except ValueError:
+        pass
     try:
         parts = urlsplit(entry if "://" in entry else f"//{entry}")
         port = parts.port
@@ -165,6 +204,10 @@ def _parse_host_entry(entry: str) -> _HostRule:
 
 def _normalise_host(host: str) -> str:
     host = host.strip().lower().rstrip(".")
+    try:  # one spelling per IP address: [0:0::1] is ::1
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
     if host.isascii():
         return host
     try:
@@ -203,11 +246,148 @@ def check_url(url: object, allowed_hosts: str | Iterable[str] | None = None) -> 
     if rules and not any(rule.matches(host, port) for rule in rules):
         listed = ", ".join(_show_rule(rule) for rule in rules)
         raise WebhookInputError(f"host {host!r} is not in the provider's allowed hosts ({listed})")
+    if not _exactly_allowed(rules, host, port):
+        literal = _literal_address(host)
+        if literal is not None and not is_public_address(literal):
+            raise WebhookInputError(f"{host!r} is not a public address: {_NOT_PUBLIC}")
+        if literal is None and (host == "localhost" or host.endswith(".localhost")):
+            raise WebhookInputError(f"host {host!r} is a loopback name: {_NOT_PUBLIC}")
     return url
 
 
 def _show_rule(rule: _HostRule) -> str:
     return rule.host if rule.port is None else f"{rule.host}:{rule.port}"
+
+
+# -- destination checks (SSRF guard) -----------------------------------------------------------
+
+
+def is_public_address(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True if ``address`` (and any IPv4 address embedded in it) is globally routable."""
+    if isinstance(address, str):
+        try:
+            address = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+    return all(_is_public(candidate) for candidate in _with_embedded(address))
+
+
+def _with_embedded(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The address plus the IPv4 addresses it carries (mapped, 6to4, Teredo, NAT64)."""
+    found: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [address]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            found.append(address.ipv4_mapped)
+        if address.sixtofour is not None:
+            found.append(address.sixtofour)
+        if address.teredo is not None:
+            found.extend(address.teredo)
+        if any(address in net for net in _NAT64):
+            found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
+
+
+def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv4Address) and address in _CGNAT:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        return False
+    return address.is_global and not (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_reserved
+        or address.is_multicast
+        or address.is_unspecified
+    )
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address a host literal denotes (incl. legacy IPv4 forms), else None."""
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        pass
+    if _LEGACY_IPV4_RE.match(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+def _exactly_allowed(rules: tuple[_HostRule, ...], host: str, port: int) -> bool:
+    """An allowed-hosts entry names exactly this host (no wildcard) and admits the port."""
+    literal = _literal_address(host)
+    for rule in rules:
+        if rule.host.startswith("*.") or (rule.port is not None and rule.port != port):
+            continue
+        if rule.host == host:
+            return True
+        if literal is not None and _literal_address(rule.host) == literal:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where one delivery goes: the URL as httpx sees it, and how to pin it to an address."""
+
+    url: httpx.URL
+    host: str  # ASCII (IDNA) host, lower-case, no trailing dot, no brackets
+    port: int
+    host_header: str  # host[:port] as the receiver expects it
+
+    @classmethod
+    def parse(cls, url: str) -> _Target:
+        try:
+            parsed = httpx.URL(url)
+            host = _normalise_host(parsed.raw_host.decode("ascii"))
+            port = parsed.port or _DEFAULT_PORTS[parsed.scheme]
+            host_header = parsed.netloc.decode("ascii")
+        except (httpx.InvalidURL, UnicodeError, KeyError):
+            raise WebhookInputError("the URL is not valid") from None
+        if not host:
+            raise WebhookInputError("the URL has no host")
+        return cls(parsed, host, port, host_header)
+
+    def addresses(self, rules: tuple[_HostRule, ...]) -> list[str]:
+        """Resolved addresses, refused unless all are public or the host is exactly allowed.
+
+        Raises :class:`WebhookInputError` (not public) or :class:`OSError` (no answer).
+        """
+        lookup = self.host.split("%", 1)[0]
+        infos = _getaddrinfo(lookup, self.port)
+        addresses: list[str] = []
+        for info in infos:
+            address = str(info[4][0]).split("%", 1)[0]
+            if address not in addresses:
+                addresses.append(address)
+        if not addresses:
+            raise OSError("no addresses")
+        if not _exactly_allowed(rules, self.host, self.port) and not all(
+            is_public_address(address) for address in addresses
+        ):
+            if _literal_address(self.host) is not None:
+                raise WebhookInputError(f"{self.host!r} is not a public address: {_NOT_PUBLIC}")
+            raise WebhookInputError(
+                f"host {self.host!r} resolves to a non-public address: {_NOT_PUBLIC}"
+            )
+        return addresses[:MAX_ADDRESSES]
+
+    def pinned(self, address: str) -> tuple[httpx.URL, dict[str, str], dict[str, object]]:
+        """URL aimed at ``address``, the Host header, and the request extensions (SNI)."""
+        extensions: dict[str, object] = {}
+        if self.url.scheme == "https" and _literal_address(self.host) is None:
+            extensions["sni_hostname"] = self.host  # TLS SNI and certificate hostname check
+        return self.url.copy_with(host=address), {"host": self.host_header}, extensions
+
+
+def _getaddrinfo(host: str, port: int) -> list[tuple]:
+    """``socket.getaddrinfo`` for TCP (looked up at call time, so gevent's patch applies)."""
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
 
 
 def parse_payload(payload: object) -> object:
@@ -323,6 +503,7 @@ class _Attempt:
     error: str | None = None
     retry: bool = False
     delay: float | None = None  # from Retry-After
+    refused: bool = False  # the connection was refused/failed before anything was sent
 
 
 def send_signed(
@@ -339,8 +520,17 @@ def send_signed(
     allowed_hosts: str | Iterable[str] | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> Delivery:
-    """POST one signed event with bounded retries; raise WebhookInputError on invalid input."""
+    """POST one signed event with bounded retries; raise WebhookInputError on invalid input.
+
+    Also raises WebhookInputError, before anything is sent, when the host resolves to a
+    non-public address that the allowed hosts do not name exactly (see the module docstring).
+    """
     url = check_url(url, allowed_hosts)
+    rules = parse_hosts(allowed_hosts)
+    target = _Target.parse(url)
+    if rules and not any(rule.matches(target.host, target.port) for rule in rules):
+        # httpx reads the host differently from urlsplit (IDNA 2008 vs 2003): be strict
+        raise WebhookInputError(f"host {target.host!r} is not in the provider's allowed hosts")
     event_type = check_event_type(event_type)
     data = parse_payload(payload)
     webhook = Webhook(validate_secret(secret))
@@ -348,26 +538,45 @@ def send_signed(
     attempts_allowed = max(1, min(int(max_attempts), MAX_ATTEMPTS))
     body = envelope(event_type, data)
     content = body.encode("utf-8")
-    host = urlsplit(url).hostname or ""
     wait = sleep if sleep is not None else time.sleep
     own_client = client is None
-    http = client or httpx.Client(timeout=timeout, follow_redirects=False)
+    http = client or httpx.Client(
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,  # no proxy: it would resolve the host again, defeating the pinning
+        verify=httpx.create_ssl_context(),  # still honours SSL_CERT_FILE / SSL_CERT_DIR
+    )
     try:
         attempt = _Attempt()
-        count = 0
+        made = 0  # attempts made (a refused re-resolution is not one)
         for count in range(1, attempts_allowed + 1):
-            now = datetime.now(UTC)
-            headers = {
-                "webhook-id": webhook_id,
-                "webhook-timestamp": str(int(now.timestamp())),
-                "webhook-signature": webhook.sign(webhook_id, now, body),
-                "content-type": "application/json",
-                "user-agent": user_agent(),
-            }
-            attempt = _post(http, url, content, headers, timeout)
+            try:
+                addresses = target.addresses(rules)
+            except WebhookInputError as exc:
+                if count == 1:
+                    raise  # nothing was sent
+                # the name now resolves elsewhere (DNS rebinding?): stop, report what was sent
+                attempt = replace(attempt, error=str(exc), retry=False)
+                break
+            except OSError:
+                attempt = _Attempt(error="could not resolve the host", retry=True)
+            else:
+                now = datetime.now(UTC)
+                headers = {
+                    "webhook-id": webhook_id,
+                    "webhook-timestamp": str(int(now.timestamp())),
+                    "webhook-signature": webhook.sign(webhook_id, now, body),
+                    "content-type": "application/json",
+                    "user-agent": user_agent(),
+                }
+                for index, address in enumerate(addresses):
+                    attempt = _post(http, target, address, content, headers, timeout=timeout)
+                    if not attempt.refused or index == len(addresses) - 1:
+                        break
+            made = count
             logger.info(
                 "webhook to %s attempt %d/%d: %s",
-                host,
+                target.host,
                 count,
                 attempts_allowed,
                 attempt.status if attempt.status is not None else attempt.error,
@@ -386,11 +595,11 @@ def send_signed(
         if own_client:
             http.close()
     ok = attempt.status is not None and 200 <= attempt.status < 300
-    error = None if ok else _final_error(attempt, count, attempts_allowed)
+    error = None if ok else _final_error(attempt, made, attempts_allowed)
     return Delivery(
         ok=ok,
         status=attempt.status,
-        attempts=count,
+        attempts=made,
         webhook_id=webhook_id,
         response_body=attempt.body,
         truncated=attempt.truncated,
@@ -406,12 +615,28 @@ def _final_error(attempt: _Attempt, count: int, allowed: int) -> str:
 
 
 def _post(
-    http: httpx.Client, url: str, content: bytes, headers: dict[str, str], timeout: float
+    http: httpx.Client,
+    target: _Target,
+    address: str,
+    content: bytes,
+    headers: dict[str, str],
+    *,
+    timeout: float,
 ) -> _Attempt:
-    """One attempt; never raises for transport problems."""
+    """One attempt at one address; never raises for transport problems.
+
+    Error texts are deliberately generic: no errno, no exception message (port probing).
+    """
+    url, host_header, extensions = target.pinned(address)
     try:
         with http.stream(
-            "POST", url, content=content, headers=headers, timeout=timeout, follow_redirects=False
+            "POST",
+            url,
+            content=content,
+            headers={**headers, **host_header},
+            timeout=timeout,
+            follow_redirects=False,
+            extensions=extensions,
         ) as response:
             body, truncated = _read_body(response)
             status = response.status_code
@@ -420,12 +645,16 @@ def _post(
             if status in (429, 503):
                 delay = retry_after_seconds(response.headers.get("retry-after"))
             return _Attempt(status, body, truncated, retry=retry, delay=delay)
-    except httpx.TimeoutException:
-        return _Attempt(error=f"no response within {timeout:g} s", retry=True)
+    except httpx.TimeoutException as exc:
+        logger.debug("webhook to %s: %s", target.host, type(exc).__name__)
+        return _Attempt(error=f"timed out (no response within {timeout:g} s)", retry=True)
     except _RETRIABLE_ERRORS as exc:
-        return _Attempt(error=f"connection failed ({_describe(exc)})", retry=True)
+        logger.debug("webhook to %s: %s", target.host, type(exc).__name__)
+        refused = isinstance(exc, httpx.ConnectError)
+        return _Attempt(error="connection failed", retry=True, refused=refused)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        return _Attempt(error=f"request failed ({_describe(exc)})")
+        logger.debug("webhook to %s: %s", target.host, type(exc).__name__)
+        return _Attempt(error="request failed")
 
 
 def _read_body(response: httpx.Response) -> tuple[str, bool]:
@@ -446,9 +675,3 @@ def _read_body(response: httpx.Response) -> tuple[str, bool]:
         text = raw.decode("utf-8", errors="replace")
     truncated = not complete or len(text) > MAX_BODY_CHARS
     return text[:MAX_BODY_CHARS], truncated
-
-
-def _describe(exc: BaseException) -> str:
-    """Exception class and message on one short line (httpx messages carry no URL)."""
-    message = " ".join(str(exc).split())[:200]
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

@@ -9,7 +9,12 @@ from bridge.outbound import WebhookInputError, check_url, parse_hosts, validate_
 
 
 class AppBridgeProvider(ToolProvider):
-    """Validates format only: no request is sent, so saving credentials has no side effect."""
+    """Validates format only: no request is sent, so saving credentials has no side effect.
+
+    The default URL is checked like a tool call's URL, except that names are not resolved:
+    an IP literal or ``localhost`` that is not public needs an exact allowed-hosts entry; a name
+    resolving to a private address is refused when the tool runs (see ``bridge.outbound``).
+    """
 
     def _validate_credentials(self, credentials: dict[str, Any]) -> None:
         hosts = credentials.get("allowed_hosts") or None

@@ -5,6 +5,11 @@ Invalid input (bad URL, host not allowed, malformed payload, bad secret) raises
 the tool call with that message (a workflow node can branch on it; an agent reads it and can
 correct its arguments). A delivery that was attempted is never an exception: its outcome,
 including HTTP errors and give-ups, is returned as JSON (``ok`` false) plus a text summary.
+
+Destinations that are not public (loopback, private, link-local, CGNAT, cloud metadata, or a
+name resolving to one) are refused before any connection unless the provider's allowed hosts
+name that exact host; transport failures reach the app as generic texts (see
+:mod:`bridge.outbound`).
 """
 
 from collections.abc import Generator

@@ -16,10 +16,12 @@ from dify_plugin.entities.tool import ToolInvokeMessage, ToolParameter
 from dify_plugin.errors.tool import ToolProviderCredentialValidationError
 from standardwebhooks.webhooks import Webhook
 
+from bridge import outbound
 from bridge.outbound import WebhookInputError
 
 SECRET = "whsec_" + base64.b64encode(b"tool-test-signing-key-32-bytes!!").decode()
 PROVIDER, TOOL = "app_bridge", "send_webhook"
+LOOPBACK = "127.0.0.1"  # private addresses need an exact allowed-hosts entry
 JSON = ToolInvokeMessage.MessageType.JSON
 TEXT = ToolInvokeMessage.MessageType.TEXT
 
@@ -111,7 +113,7 @@ def test_provider_and_tool_are_registered(inprocess):
 def test_send_webhook_retries_and_returns_json_and_text(inprocess, receiver):
     messages = invoke(
         inprocess,
-        credentials(allowed_hosts="127.0.0.1"),
+        credentials(allowed_hosts=LOOPBACK),
         url=receiver.url,
         event_type="order.created",
         payload='{"order_id": "A-17"}',
@@ -139,7 +141,10 @@ def test_default_url_is_used_and_failures_are_results(inprocess):
     server = Receiver(404)
     try:
         messages = invoke(
-            inprocess, credentials(default_url=server.url), event_type="e", payload="[]"
+            inprocess,
+            credentials(default_url=server.url, allowed_hosts=LOOPBACK),
+            event_type="e",
+            payload="[]",
         )
     finally:
         server.stop()
@@ -156,9 +161,13 @@ def test_default_url_is_used_and_failures_are_results(inprocess):
     [
         ({}, {"url": "ftp://127.0.0.1/x"}, "only http:// and https:// URLs can be called"),
         ({"allowed_hosts": "hooks.example.com"}, {}, "'127.0.0.1' is not in the provider's"),
-        ({}, {"payload": "{broken"}, "the payload is not valid JSON"),
+        ({"allowed_hosts": LOOPBACK}, {"payload": "{broken"}, "the payload is not valid JSON"),
         ({}, {"url": ""}, "no URL to send to"),
-        ({"signing_secret": "not-a-whsec"}, {}, "Standard Webhooks format"),
+        ({"allowed_hosts": LOOPBACK, "signing_secret": "x"}, {}, "Standard Webhooks format"),
+        ({}, {}, "'127.0.0.1' is not a public address"),
+        ({"allowed_hosts": "*.example.com, 127.0.0.1:1"}, {}, "not in the provider's allowed"),
+        ({}, {"url": "http://169.254.169.254/latest/meta-data/"}, "is not a public address"),
+        ({}, {"url": "http://[::ffff:127.0.0.1]/"}, "is not a public address"),
     ],
 )
 def test_invalid_input_is_a_clear_tool_error(inprocess, receiver, creds, params, message):
@@ -170,7 +179,7 @@ def test_invalid_input_is_a_clear_tool_error(inprocess, receiver, creds, params,
 
 def test_tool_from_credentials(inprocess, receiver):
     tool_cls = inprocess.registration.get_tool_cls(PROVIDER, TOOL)
-    tool = tool_cls.from_credentials(credentials(default_url=receiver.url))
+    tool = tool_cls.from_credentials(credentials(default_url=receiver.url, allowed_hosts=LOOPBACK))
     messages = list(tool.invoke({"event_type": "ping", "payload": {"n": 1}}))
     assert messages[0].message.json_object["ok"] is True
     assert receiver.seen[-1][1]["data"] == {"n": 1}
@@ -188,7 +197,53 @@ def test_credentials_validation(inprocess):
             {"default_url": "https://other.example/", "allowed_hosts": "hooks.example.com"},
             "Default URL: host 'other.example' is not in the provider's allowed hosts",
         ),
+        (
+            {"default_url": "http://169.254.169.254/latest/meta-data/"},
+            "Default URL: '169.254.169.254' is not a public address",
+        ),
+        (
+            {"default_url": "http://localhost:8080/hook", "allowed_hosts": "*.localhost"},
+            "Default URL: host 'localhost' is not in the provider's allowed hosts",
+        ),
+        (
+            {"default_url": "http://10.0.0.5/hook", "allowed_hosts": "10.0.0.5:8443"},
+            "Default URL: host '10.0.0.5' is not in the provider's allowed hosts",
+        ),
     ]
+    private = credentials(default_url="http://10.0.0.5:8443/hook", allowed_hosts="10.0.0.5:8443")
+    assert validate(inprocess, private) == {"result": True}  # an exact entry allows it
     for extra, message in cases:
         with pytest.raises(ToolProviderCredentialValidationError, match=message):
             validate(inprocess, credentials(**extra))
+
+
+def test_private_receiver_needs_an_exact_allowed_host(inprocess):
+    server = Receiver(200)
+    try:
+        for allowed in ("", "*.example.com", "localhost"):
+            with pytest.raises(WebhookInputError, match="allowed hosts"):
+                invoke(inprocess, credentials(allowed_hosts=allowed), url=server.url,
+                       event_type="e", payload="{}")  # fmt: skip
+        assert server.seen == []
+        messages = invoke(
+            inprocess, credentials(allowed_hosts=LOOPBACK), url=server.url, event_type="e",
+            payload="{}",
+        )  # fmt: skip
+        assert messages[0].message.json_object["ok"] is True
+        assert server.seen[0][0]["host"] == server.url.split("/")[2]
+    finally:
+        server.stop()
+
+
+def test_transport_errors_reach_the_app_generic(inprocess, monkeypatch):
+    monkeypatch.setattr(outbound, "backoff_delay", lambda retry, base: 0.0)
+    server = Receiver(200)
+    url = server.url
+    server.stop()  # nothing listens there now
+    messages = invoke(
+        inprocess, credentials(allowed_hosts=LOOPBACK), url=url, event_type="e", payload="{}"
+    )
+    result = messages[0].message.json_object
+    assert result["ok"] is False and result["status"] is None and result["attempts"] == 4
+    assert result["error"] == "gave up after 4 attempts: connection failed"
+    assert "Errno" not in messages[1].message.text and "Error" not in messages[1].message.text

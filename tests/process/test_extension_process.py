@@ -100,7 +100,9 @@ def test_unknown_point_and_malformed_body(ext, plugin_process):
 )
 @pytest.mark.parametrize("point", ["app.moderation.input", "app.moderation.output"])
 def test_moderation_modes_over_stdio(ext, workspace, mode, judge_flags, text, flagged, runs, point):
-    text = f"{text} [{mode}/{judge_flags}]"  # distinct requests: identical ones share a memoised run
+    text = (
+        f"{text} [{mode}/{judge_flags}]"  # distinct requests: identical ones share a memoised run
+    )
     form = [{"text-input": {"variable": v, "label": v}} for v in ("point", "text")]
     workspace.add_app(
         App(

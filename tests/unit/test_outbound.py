@@ -6,7 +6,10 @@ import base64
 import json
 import logging
 import re
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +39,7 @@ from bridge.outbound import (
 SECRET = "whsec_" + base64.b64encode(b"outbound-test-key-of-32-bytes!!!").decode()
 PAYLOAD = {"order_id": "A-17", "marker": "payload-marker-5521"}
 MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yaml"
+LOOPBACK = "127.0.0.1"  # an exact allowed-hosts entry: the only way to reach a private address
 
 
 @dataclass
@@ -130,6 +134,12 @@ class Sleeps(list):
         self.append(seconds)
 
 
+def send(url: str, *args: object, **kwargs: object) -> outbound.Delivery:
+    """send_signed with the loopback receiver explicitly allowed (the documented way)."""
+    kwargs.setdefault("allowed_hosts", LOOPBACK)
+    return send_signed(url, *args, **kwargs)
+
+
 def manifest_version() -> str:
     match = re.search(r"^version:\s*(\S+)", MANIFEST.read_text("utf-8"), re.MULTILINE)
     assert match
@@ -141,7 +151,7 @@ def manifest_version() -> str:
 
 def test_success_is_signed_and_verifiable(receiver):
     server = receiver(Reply(200, b'{"received": true}'))
-    delivery = send_signed(server.url, "order.created", PAYLOAD, SECRET)
+    delivery = send(server.url, "order.created", PAYLOAD, SECRET)
     assert delivery.ok and delivery.status == 200 and delivery.attempts == 1
     assert delivery.error is None and not delivery.truncated
     assert delivery.response_body == '{"received": true}'
@@ -174,7 +184,7 @@ def test_success_is_signed_and_verifiable(receiver):
 def test_payload_as_json_text_and_unicode(receiver):
     server = receiver(Reply(204, b""))
     text = '{"name": "Zoë", "tags": ["直", "ação"]}'
-    delivery = send_signed(server.url, " ticket.escalated ", text, SECRET)
+    delivery = send(server.url, " ticket.escalated ", text, SECRET)
     assert delivery.ok and delivery.status == 204 and delivery.response_body == ""
     assert server.requests[0].verified["data"] == json.loads(text)
     assert server.requests[0].verified["type"] == "ticket.escalated"
@@ -183,7 +193,7 @@ def test_payload_as_json_text_and_unicode(receiver):
 def test_retry_on_503_then_success_keeps_the_webhook_id(receiver):
     server = receiver(Reply(503, b"busy"), Reply(200, b"ok"))
     sleeps = Sleeps()
-    delivery = send_signed(server.url, "order.created", PAYLOAD, SECRET, backoff=0.01, sleep=sleeps)
+    delivery = send(server.url, "order.created", PAYLOAD, SECRET, backoff=0.01, sleep=sleeps)
     assert delivery.ok and delivery.status == 200 and delivery.attempts == 2
     assert delivery.response_body == "ok"
     first, second = server.requests
@@ -196,7 +206,7 @@ def test_retry_on_503_then_success_keeps_the_webhook_id(receiver):
 
 def test_idempotency_key_is_the_webhook_id_on_every_attempt(receiver):
     server = receiver(Reply(500), Reply(502), Reply(200))
-    delivery = send_signed(
+    delivery = send(
         server.url, "e", [1, 2], SECRET, idempotency_key="order-A-17", backoff=0, sleep=Sleeps()
     )
     assert delivery.ok and delivery.attempts == 3 and delivery.webhook_id == "order-A-17"
@@ -207,9 +217,7 @@ def test_idempotency_key_is_the_webhook_id_on_every_attempt(receiver):
 def test_gives_up_after_the_bound_with_exponential_backoff(receiver):
     server = receiver(Reply(500, b"boom"))
     sleeps = Sleeps()
-    delivery = send_signed(
-        server.url, "e", PAYLOAD, SECRET, max_attempts=3, backoff=0.01, sleep=sleeps
-    )
+    delivery = send(server.url, "e", PAYLOAD, SECRET, max_attempts=3, backoff=0.01, sleep=sleeps)
     assert len(server.requests) == 3
     assert not delivery.ok and delivery.status == 500 and delivery.attempts == 3
     assert delivery.response_body == "boom"
@@ -219,35 +227,33 @@ def test_gives_up_after_the_bound_with_exponential_backoff(receiver):
 
 def test_attempts_are_bounded_even_when_asked_for_more(receiver):
     server = receiver(Reply(503))
-    delivery = send_signed(
-        server.url, "e", {}, SECRET, max_attempts=1000, backoff=0, sleep=Sleeps()
-    )
+    delivery = send(server.url, "e", {}, SECRET, max_attempts=1000, backoff=0, sleep=Sleeps())
     assert delivery.attempts == len(server.requests) == outbound.MAX_ATTEMPTS
 
 
 def test_client_errors_and_redirects_are_not_retried(receiver):
     server = receiver(Reply(400, b'{"error": "bad"}'))
-    delivery = send_signed(server.url, "e", {}, SECRET, sleep=Sleeps())
+    delivery = send(server.url, "e", {}, SECRET, sleep=Sleeps())
     assert not delivery.ok and delivery.attempts == 1 and delivery.status == 400
     assert delivery.error == "the receiver answered HTTP 400"
     assert delivery.response_body == '{"error": "bad"}'
 
     redirect = receiver(Reply(302, b"", {"Location": "http://elsewhere.invalid/"}))
-    delivery = send_signed(redirect.url, "e", {}, SECRET, sleep=Sleeps())
+    delivery = send(redirect.url, "e", {}, SECRET, sleep=Sleeps())
     assert not delivery.ok and delivery.status == 302 and len(redirect.requests) == 1
 
 
 def test_timeout_is_retried_then_reported(receiver):
     server = receiver(Reply(200, delay=5.0))
     started = time.monotonic()
-    delivery = send_signed(
+    delivery = send(
         server.url, "e", PAYLOAD, SECRET, timeout=0.3, max_attempts=2, backoff=0, sleep=Sleeps()
     )
     elapsed = time.monotonic() - started
     assert elapsed < 3.0
     assert len(server.requests) == 2
     assert not delivery.ok and delivery.status is None and delivery.attempts == 2
-    assert delivery.error == "gave up after 2 attempts: no response within 0.3 s"
+    assert delivery.error == "gave up after 2 attempts: timed out (no response within 0.3 s)"
 
 
 def test_connection_refused_is_retried(receiver):
@@ -255,23 +261,24 @@ def test_connection_refused_is_retried(receiver):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     sleeps = Sleeps()
-    delivery = send_signed(
+    delivery = send(
         f"http://127.0.0.1:{port}/", "e", {}, SECRET, max_attempts=2, backoff=0.01, sleep=sleeps
     )
     assert not delivery.ok and delivery.status is None and delivery.attempts == 2
-    assert delivery.error.startswith("gave up after 2 attempts: connection failed (ConnectError")
+    # generic: no errno, no exception class or message (they would allow port probing)
+    assert delivery.error == "gave up after 2 attempts: connection failed"
     assert sleeps == [0.01]
 
 
 def test_retry_after_is_honoured_up_to_30_seconds(receiver):
     server = receiver(Reply(429, headers={"Retry-After": "2"}), Reply(200))
     sleeps = Sleeps()
-    delivery = send_signed(server.url, "e", {}, SECRET, backoff=0.01, sleep=sleeps)
+    delivery = send(server.url, "e", {}, SECRET, backoff=0.01, sleep=sleeps)
     assert delivery.ok and delivery.attempts == 2 and sleeps == [2.0]
 
     slow = receiver(Reply(429, b"slow down", {"Retry-After": "120"}), Reply(200))
     sleeps = Sleeps()
-    delivery = send_signed(slow.url, "e", {}, SECRET, sleep=sleeps)
+    delivery = send(slow.url, "e", {}, SECRET, sleep=sleeps)
     assert not delivery.ok and delivery.status == 429 and delivery.attempts == 1
     assert delivery.error == "the receiver asked to retry after 120 s (more than 30 s); not retried"
     assert sleeps == [] and len(slow.requests) == 1
@@ -279,25 +286,25 @@ def test_retry_after_is_honoured_up_to_30_seconds(receiver):
 
 def test_response_body_is_truncated(receiver):
     server = receiver(Reply(200, b"x" * 50_000))
-    delivery = send_signed(server.url, "e", {}, SECRET)
+    delivery = send(server.url, "e", {}, SECRET)
     assert delivery.ok and delivery.truncated
     assert delivery.response_body == "x" * MAX_BODY_CHARS
 
     wide = receiver(
         Reply(200, ("é" * 5000).encode(), {"Content-Type": "text/plain; charset=utf-8"})
     )
-    delivery = send_signed(wide.url, "e", {}, SECRET)
+    delivery = send(wide.url, "e", {}, SECRET)
     assert delivery.truncated and delivery.response_body == "é" * MAX_BODY_CHARS
 
     exact = receiver(Reply(200, b"y" * MAX_BODY_CHARS))
-    delivery = send_signed(exact.url, "e", {}, SECRET)
+    delivery = send(exact.url, "e", {}, SECRET)
     assert not delivery.truncated and len(delivery.response_body) == MAX_BODY_CHARS
 
 
 def test_injected_client_is_used_and_left_open(receiver):
     server = receiver(Reply(200))
     with httpx.Client() as client:
-        delivery = send_signed(server.url, "e", {}, SECRET, client=client)
+        delivery = send(server.url, "e", {}, SECRET, client=client)
         assert delivery.ok and not client.is_closed
     assert len(server.requests) == 1
 
@@ -305,7 +312,7 @@ def test_injected_client_is_used_and_left_open(receiver):
 def test_logs_name_the_host_but_never_the_secret_or_payload(receiver, caplog):
     server = receiver(Reply(503), Reply(200))
     with caplog.at_level(logging.DEBUG, logger="bridge.outbound"):
-        send_signed(server.url, "e", PAYLOAD, SECRET, backoff=0, sleep=Sleeps())
+        send(server.url, "e", PAYLOAD, SECRET, backoff=0, sleep=Sleeps())
     assert "127.0.0.1" in caplog.text and "503" in caplog.text
     for secret_or_data in (SECRET, SECRET.removeprefix("whsec_"), "payload-marker", "token=abc"):
         assert secret_or_data not in caplog.text
@@ -365,7 +372,7 @@ def test_host_not_allowed_sends_nothing(receiver):
     with pytest.raises(
         WebhookInputError, match=re.escape("'127.0.0.1' is not in the provider's allowed")
     ):
-        send_signed(server.url, "e", {}, SECRET, allowed_hosts="hooks.example.com")
+        send(server.url, "e", {}, SECRET, allowed_hosts="hooks.example.com")
     assert server.requests == []
 
 
@@ -406,7 +413,7 @@ def test_payload_forms():
 def test_malformed_payload_sends_nothing(receiver):
     server = receiver(Reply(200))
     with pytest.raises(WebhookInputError, match="not valid JSON"):
-        send_signed(server.url, "e", "{oops", SECRET)
+        send(server.url, "e", "{oops", SECRET)
     assert server.requests == []
 
 
@@ -438,7 +445,7 @@ def test_good_secrets():
 def test_bad_secret_sends_nothing(receiver):
     server = receiver(Reply(200))
     with pytest.raises(WebhookInputError, match="Standard Webhooks format"):
-        send_signed(server.url, "e", {}, "plain-secret-value")
+        send(server.url, "e", {}, "plain-secret-value")
     assert server.requests == []
 
 
@@ -456,7 +463,262 @@ def test_event_type_and_idempotency_key_are_checked(kwargs, message):
     args = {"event_type": "e", **kwargs}
     event_type = args.pop("event_type")
     with pytest.raises(WebhookInputError, match=re.escape(message)):
-        send_signed("http://127.0.0.1:9/", event_type, {}, SECRET, **args)
+        send("http://127.0.0.1:9/", event_type, {}, SECRET, **args)
+
+
+# -- destinations: no private addresses unless exactly allowed (SSRF guard) -----------------
+
+
+class Recorder:
+    """An httpx client whose transport records requests and never touches the network."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.requests: list[httpx.Request] = []
+        self.status = status
+        self.client = httpx.Client(transport=httpx.MockTransport(self._handle))
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return httpx.Response(self.status, content=b"mock")
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    recording = Recorder()
+    yield recording
+    recording.client.close()
+
+
+def fake_dns(monkeypatch, table: dict[str, object]) -> list[str]:
+    """Answer lookups from ``table`` (name -> address, list of addresses, or an exception)."""
+    lookups: list[str] = []
+
+    def getaddrinfo(host: str, port: int) -> list[tuple]:
+        lookups.append(host)
+        answer = table[host]
+        if isinstance(answer, BaseException):
+            raise answer
+        answers = [answer] if isinstance(answer, str) else list(answer)
+        return [
+            (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+            for a in answers
+        ]
+
+    monkeypatch.setattr(outbound, "_getaddrinfo", getaddrinfo)
+    return lookups
+
+
+PRIVATE_URLS = [
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fd00:ec2::254]/latest/meta-data/",
+    "http://[::1]:{port}/",
+    "http://0x7f000001:{port}/",
+    "http://2130706433:{port}/",
+    "http://127.1:{port}/",
+    "http://0177.0.0.1:{port}/",
+    "http://localhost:{port}/",
+    "http://LOCALHOST.:{port}/",
+    "http://metadata.localhost/",
+    "http://10.1.2.3/",
+    "http://172.16.0.1/",
+    "http://172.31.255.254/",
+    "http://192.168.1.1/",
+    "http://100.64.0.1/",
+    "http://100.127.255.254/",
+    "http://0.0.0.0:{port}/",
+    "http://[::]:{port}/",
+    "http://[::ffff:127.0.0.1]:{port}/",
+    "http://[::ffff:7f00:1]:{port}/",
+    "http://[::ffff:169.254.169.254]/",
+    "http://[64:ff9b::7f00:1]:{port}/",
+    "http://[2002:7f00:1::]:{port}/",
+    "http://[fe80::1]/",
+    "http://[fc00::1]/",
+    "http://224.0.0.1/",
+    "http://255.255.255.255/",
+    "https://198.18.0.1/",
+]
+
+
+@pytest.mark.parametrize("template", PRIVATE_URLS)
+def test_private_destinations_are_refused_without_a_connection(receiver, recorder, template):
+    server = receiver(Reply(200))
+    url = template.format(port=server.server.server_address[1])
+    with pytest.raises(WebhookInputError, match=r"public address|loopback name") as info:
+        send_signed(url, "e", {}, SECRET, client=recorder.client)
+    assert "allowed hosts" in str(info.value)
+    with pytest.raises(WebhookInputError, match=r"public address|loopback name"):
+        send_signed(url, "e", {}, SECRET)  # the module's own client too
+    with pytest.raises(WebhookInputError, match=r"public address|loopback name"):
+        check_url(url)  # no DNS needed for literals and localhost
+    assert recorder.requests == [] and server.requests == []
+
+
+def test_wildcard_does_not_unlock_private_addresses(monkeypatch, receiver, recorder):
+    server = receiver(Reply(200))
+    lookups = fake_dns(monkeypatch, {"a.localtest.me": "127.0.0.1"})
+    url = f"http://a.localtest.me:{server.server.server_address[1]}/hook"
+    assert check_url(url, "*.localtest.me") == url  # the name is allowed; its address is not
+    for client in (recorder.client, None):
+        with pytest.raises(WebhookInputError, match="resolves to a non-public address"):
+            send_signed(url, "e", {}, SECRET, client=client, allowed_hosts="*.localtest.me")
+    assert lookups == ["a.localtest.me"] * 2
+    assert recorder.requests == [] and server.requests == []
+
+
+def test_any_private_address_among_several_refuses(monkeypatch, recorder):
+    fake_dns(monkeypatch, {"hooks.example.com": ["93.184.215.14", "10.0.0.7"]})
+    with pytest.raises(WebhookInputError, match=r"'hooks\.example\.com' resolves to a non-public"):
+        send_signed("https://hooks.example.com/in", "e", {}, SECRET, client=recorder.client)
+    assert recorder.requests == []
+
+
+def test_exact_allowed_host_unlocks_and_the_host_header_survives_pinning(monkeypatch, receiver):
+    server = receiver(Reply(200, b"pinned"))
+    port = server.server.server_address[1]
+    fake_dns(monkeypatch, {"hook.internal.test": "127.0.0.1"})
+    url = f"http://Hook.Internal.Test:{port}/in?x=1"
+    delivery = send_signed(url, "e", {}, SECRET, allowed_hosts=f"hook.internal.test:{port}")
+    assert delivery.ok and delivery.response_body == "pinned"
+    (request,) = server.requests
+    assert request.headers["host"] == f"hook.internal.test:{port}"
+    assert not isinstance(request.verified, Exception)
+    with pytest.raises(WebhookInputError, match="not in the provider's allowed hosts"):
+        send_signed(url, "e", {}, SECRET, allowed_hosts="hook.internal.test:1")
+    assert len(server.requests) == 1
+
+
+def test_localhost_is_refused_unless_exactly_allowed(receiver):
+    server = receiver(Reply(200))
+    port = server.server.server_address[1]
+    url = f"http://localhost:{port}/hook"
+    for allowed in (None, "*.localhost", "127.0.0.1, example.com"):
+        with pytest.raises(WebhookInputError, match="allowed hosts"):
+            send_signed(url, "e", {}, SECRET, allowed_hosts=allowed)
+    assert server.requests == []
+    # real resolution of "localhost"; an IPv6 ::1 answer first falls through to 127.0.0.1
+    delivery = send_signed(url, "e", {}, SECRET, allowed_hosts="localhost")
+    assert delivery.ok and delivery.attempts == 1
+    assert server.requests[0].headers["host"] == f"localhost:{port}"
+
+
+def test_ip_literals_are_exactly_allowed_by_value():
+    assert check_url("http://[::1]:8080/", "[::1]:8080")
+    assert check_url("http://[0:0::1]/", "::1")
+    assert check_url("http://0x7f000001/", "0x7f000001")
+    with pytest.raises(WebhookInputError, match="allowed hosts"):  # mapped != the IPv4 entry
+        check_url("http://[::ffff:127.0.0.1]/", "127.0.0.1, *.example.com")
+
+
+def test_pinning_defeats_dns_rebinding_between_attempts(monkeypatch):
+    recording = Recorder(status=503)
+    answers = iter(["93.184.215.14", "127.0.0.1"])
+    monkeypatch.setattr(
+        outbound,
+        "_getaddrinfo",
+        lambda host, port: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))],
+    )
+    with recording.client:
+        delivery = send_signed(
+            "https://rebind.example.com/in",
+            "e",
+            {},
+            SECRET,
+            client=recording.client,
+            sleep=Sleeps(),
+        )
+    (request,) = recording.requests  # the second attempt was refused before any connection
+    assert request.url.host == "93.184.215.14" and request.url.path == "/in"
+    assert request.headers["host"] == "rebind.example.com"
+    assert request.extensions["sni_hostname"] == "rebind.example.com"
+    assert not delivery.ok and delivery.status == 503 and delivery.attempts == 1
+    assert "resolves to a non-public address" in delivery.error
+
+
+def test_resolution_failures_are_generic_and_retried(monkeypatch, recorder):
+    fake_dns(monkeypatch, {"gone.example.com": socket.gaierror(-2, "Name or service not known")})
+    delivery = send_signed(
+        "https://gone.example.com/", "e", {}, SECRET, client=recorder.client, sleep=Sleeps()
+    )
+    assert not delivery.ok and delivery.attempts == 4 and recorder.requests == []
+    assert delivery.error == "gave up after 4 attempts: could not resolve the host"
+
+
+def test_transport_errors_are_generic(receiver):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    delivery = send(f"http://127.0.0.1:{port}/", "e", {}, SECRET, max_attempts=1)
+    assert delivery.error == "connection failed"
+    server = receiver(Reply(200, delay=5.0))
+    delivery = send(server.url, "e", {}, SECRET, timeout=0.2, max_attempts=1)
+    assert delivery.error == "timed out (no response within 0.2 s)"
+    for text in (delivery.error, json.dumps(delivery.as_dict())):
+        assert "Errno" not in text and "Error" not in text and "refused" not in text
+
+
+def test_public_addresses():
+    for address in ("93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "2002:5db8:d70e::1"):
+        assert outbound.is_public_address(address), address
+    for address in ("127.0.0.1", "::ffff:10.0.0.1", "100.64.0.1", "fe80::1%eth0", "not-an-ip"):
+        assert not outbound.is_public_address(address), address
+
+
+def make_certificate(directory: Path, name: str) -> tuple[Path, Path]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "2", "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_https_pinning_keeps_sni_and_verifies_the_certificate_name(monkeypatch, tmp_path):
+    cert, key = make_certificate(tmp_path, "hook.pinned.test")
+    server = Receiver((Reply(200, b"tls ok"),))
+    names: list[str | None] = []
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    tls.sni_callback = lambda _sock, name, _ctx: names.append(name)
+    server.server.socket = tls.wrap_socket(server.server.socket, server_side=True)
+    server.start()
+    port = server.server.server_address[1]
+    fake_dns(monkeypatch, {"hook.pinned.test": "127.0.0.1", "other.pinned.test": "127.0.0.1"})
+    trust = ssl.create_default_context(cafile=str(cert))
+    try:
+        with httpx.Client(verify=trust) as client:
+            delivery = send_signed(
+                f"https://hook.pinned.test:{port}/in",
+                "e",
+                {},
+                SECRET,
+                client=client,
+                allowed_hosts="hook.pinned.test",
+            )
+            assert delivery.ok and delivery.response_body == "tls ok"
+            assert server.requests[0].headers["host"] == f"hook.pinned.test:{port}"
+            assert names == ["hook.pinned.test"]
+            # same address, a name the certificate does not cover: verification fails
+            delivery = send_signed(
+                f"https://other.pinned.test:{port}/in",
+                "e",
+                {},
+                SECRET,
+                client=client,
+                allowed_hosts="other.pinned.test",
+                max_attempts=1,
+            )
+        assert not delivery.ok and delivery.error == "connection failed"
+        assert len(server.requests) == 1 and names[-1] == "other.pinned.test"
+    finally:
+        server.stop()
 
 
 # -- helpers -------------------------------------------------------------------------------
