@@ -9,11 +9,15 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 
+from werkzeug.datastructures import Headers
+
 from bridge.errors import BridgeError, unauthorized
 from bridge.settings import Settings
 
+HeaderMap = Mapping[str, str] | Headers  # werkzeug's Headers is not a typing Mapping
 
-def presented_key(headers: Mapping[str, str]) -> str | None:
+
+def presented_key(headers: HeaderMap) -> str | None:
     """The key the caller presented, or None. Bearer wins over ``X-API-Key``."""
     authorization = (headers.get("Authorization") or "").strip()
     scheme, _, token = authorization.partition(" ")
@@ -30,7 +34,7 @@ def keys_match(expected: str, presented: str | None) -> bool:
     return hmac.compare_digest(expected.encode(), presented.encode())
 
 
-def authenticate(settings: Settings, headers: Mapping[str, str]) -> None:
+def authenticate(settings: Settings, headers: HeaderMap) -> None:
     """Raise a 401 :class:`BridgeError` unless the caller presented the endpoint's key."""
     if not settings.api_key:
         raise unauthorized(
@@ -46,7 +50,7 @@ def authenticate(settings: Settings, headers: Mapping[str, str]) -> None:
         raise unauthorized("Access token is invalid.")
 
 
-def is_authenticated(settings: Settings, headers: Mapping[str, str]) -> bool:
+def is_authenticated(settings: Settings, headers: HeaderMap) -> bool:
     try:
         authenticate(settings, headers)
     except BridgeError:

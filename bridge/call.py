@@ -12,7 +12,7 @@ from typing import Any
 
 from werkzeug import Request
 
-from bridge.auth import authenticate
+from bridge.auth import HeaderMap, authenticate
 from bridge.conversations import Conversations
 from bridge.gateway import AppGateway
 from bridge.records import Records
@@ -26,7 +26,7 @@ class Call:
     endpoint_id: str
     method: str
     path: str
-    headers: Mapping[str, str]
+    headers: HeaderMap
     args: Mapping[str, str]
     body: bytes
     mimetype: str

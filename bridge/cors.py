@@ -9,10 +9,9 @@ the catch-all ``OPTIONS`` endpoints answer preflights.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from werkzeug import Response
 
+from bridge.auth import HeaderMap
 from bridge.routes import allowed_methods
 from bridge.settings import Settings
 
@@ -26,7 +25,7 @@ def _allowed(settings: Settings, origin: str) -> bool:
     return bool(origin) and ("*" in origins or origin.rstrip("/") in origins)
 
 
-def cors_headers(settings: Settings, headers: Mapping[str, str]) -> dict[str, str]:
+def cors_headers(settings: Settings, headers: HeaderMap) -> dict[str, str]:
     origin = (headers.get("Origin") or "").strip()
     if not _allowed(settings, origin):
         return {}
@@ -37,7 +36,7 @@ def cors_headers(settings: Settings, headers: Mapping[str, str]) -> dict[str, st
     }
 
 
-def preflight(settings: Settings, headers: Mapping[str, str], path: str) -> Response | None:
+def preflight(settings: Settings, headers: HeaderMap, path: str) -> Response | None:
     """A 204 answer to an allowed preflight, or None (then the route's 404/405 applies)."""
     wanted = (headers.get("Access-Control-Request-Method") or "").upper()
     methods = allowed_methods(path)

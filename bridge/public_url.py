@@ -8,11 +8,12 @@ even behind a custom ``ENDPOINT_URL_TEMPLATE``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from bridge.auth import HeaderMap
 
-def endpoint_base_url(headers: Mapping[str, str], route_path: str) -> str | None:
+
+def endpoint_base_url(headers: HeaderMap, route_path: str) -> str | None:
     """``https://<dify-host>/e/<hook_id>`` for this request, or None if it cannot be told."""
     hook_id = (headers.get("Dify-Hook-Id") or "").strip()
     hook_url = (headers.get("Dify-Hook-Url") or "").strip()

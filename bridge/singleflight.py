@@ -56,7 +56,7 @@ class SingleFlight:
                 if flight.error is None:
                     self._remember(key, flight.result)
             flight.done.set()
-        return flight.result  # type: ignore[return-value]
+        return flight.result
 
     def _remember(self, key: str, result: object) -> None:
         if self._ttl <= 0:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 
 PING = b"event: ping\n\n"
 KEEPALIVE_COMMENT = b": keepalive\n\n"
@@ -43,7 +43,9 @@ class _End:
         self.error = error
 
 
-def with_keepalive[T](source: Iterable[T], interval: float, keepalive: T) -> Iterator[T]:
+def with_keepalive[T](
+    source: Iterable[T], interval: float, keepalive: T
+) -> Generator[T, None, None]:
     """Yield ``source``'s items as they arrive, and ``keepalive`` after each silence.
 
     An exception raised by ``source`` is re-raised here, in the consumer. When the consumer
