@@ -12,10 +12,12 @@ chunk, flushing each one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -151,6 +153,20 @@ def serve(bridge: Bridge, port: int = 5002, host: str = "127.0.0.1") -> Threadin
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server
+
+
+@contextlib.contextmanager
+def running(bridge: Bridge, port: int = 0) -> Iterator[str]:
+    """Serve in a background thread; yields the base URL; always stops server and plugin."""
+    server = serve(bridge, port)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        bridge.plugin.stop()
 
 
 def describe(bridge: Bridge, base: str) -> str:

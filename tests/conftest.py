@@ -10,7 +10,6 @@
 whole test process is patched consistently, as the plugin process is.
 """
 
-import threading
 from collections.abc import Iterator
 
 import dify_plugin  # noqa: F401  (gevent patching first)
@@ -19,7 +18,7 @@ import pytest
 from bridge.gateway import MODES, PARAMETERS
 from devkit.daemon import PluginProcess
 from devkit.inprocess import InProcessPlugin
-from devkit.runner import DEMO_CONFIG, Bridge, serve
+from devkit.runner import DEMO_CONFIG, Bridge, running
 from devkit.workspace import App, Workspace
 
 CHAT_APP = "app-chat-0001"
@@ -80,12 +79,5 @@ def plugin_process(_plugin_process: PluginProcess, workspace: Workspace) -> Plug
 def runner() -> Iterator[tuple[str, Bridge]]:
     """The local runner on an ephemeral loopback port, with the demo workspace."""
     bridge = Bridge(DEMO_CONFIG)
-    server = serve(bridge, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", bridge
-    finally:
-        server.shutdown()
-        server.server_close()
-        bridge.plugin.stop()
+    with running(bridge) as base:
+        yield base, bridge

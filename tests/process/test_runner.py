@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from devkit.probe import PROBE_ROOT
-from devkit.runner import Bridge, serve
+from devkit.runner import Bridge, running, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,16 +102,8 @@ def probe_runner(tmp_path):
         "endpoints:\n"
         "  - {hook_id: probe00000000001, endpoint_id: ep-probe, settings: {}}\n"
     )
-    bridge = Bridge(config, root=PROBE_ROOT)
-    server = serve(bridge, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/e/probe00000000001"
-    finally:
-        server.shutdown()
-        server.server_close()
-        bridge.plugin.stop()
+    with running(Bridge(config, root=PROBE_ROOT)) as base:
+        yield f"{base}/e/probe00000000001"
 
 
 def test_streamed_chunks_are_flushed_one_by_one_over_http(probe_runner):

@@ -2,7 +2,6 @@
 
 import itertools
 import json
-import threading
 import time
 
 import httpx
@@ -11,7 +10,7 @@ from dify_client import ChatClient, CompletionClient
 from httpx_sse import connect_sse
 
 from devkit.daemon import PluginProcess
-from devkit.runner import Bridge, serve
+from devkit.runner import Bridge, running
 from devkit.wire import daemon_request_bytes
 from devkit.workspace import App, Script, Workspace
 
@@ -150,16 +149,8 @@ def slow_runner(tmp_path):
         "endpoints:\n"
         "  - {hook_id: slow000000000001, endpoint_id: ep-slow, settings: {api_key: k, app: {app_id: slow}}}\n"
     )
-    bridge = Bridge(config)
-    server = serve(bridge, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/e/slow000000000001/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
-        bridge.plugin.stop()
+    with running(Bridge(config)) as base:
+        yield f"{base}/e/slow000000000001/v1"
 
 
 def test_events_arrive_separately_in_time(slow_runner):
