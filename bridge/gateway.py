@@ -191,10 +191,6 @@ class ModeMemory:
             while len(self._modes) > self._capacity:
                 self._modes.popitem(last=False)
 
-    def forget(self, app_id: str) -> None:
-        with self._lock:
-            self._modes.pop(app_id, None)
-
     def clear(self) -> None:
         with self._lock:
             self._modes.clear()

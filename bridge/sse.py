@@ -14,10 +14,6 @@ import queue
 import threading
 from collections.abc import Generator, Iterable
 
-PING = b"event: ping\n\n"
-KEEPALIVE_COMMENT = b": keepalive\n\n"
-DONE = b"data: [DONE]\n\n"
-
 
 def data_frame(obj: object) -> bytes:
     """``data: <json>\\n\\n`` — the frame of every Dify and OpenAI stream event.
@@ -34,6 +30,11 @@ def event_frame(name: str) -> bytes:
 
 def comment_frame(text: str) -> bytes:
     return b"".join(b": " + line.encode() + b"\n" for line in text.splitlines() or [""]) + b"\n"
+
+
+PING = event_frame("ping")  # Dify's keep-alive
+KEEPALIVE_COMMENT = comment_frame("keepalive")  # OpenAI-safe keep-alive
+DONE = b"data: [DONE]\n\n"
 
 
 class _End:

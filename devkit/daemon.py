@@ -20,12 +20,11 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from devkit.responses import EndpointResponse
+from devkit.responses import EndpointResponse, collect
 from devkit.wire import backwards_response_message, encode_line, endpoint_request_message
 from devkit.workspace import Workspace
 
@@ -51,11 +50,7 @@ class StreamedReply:
         self.chunks = chunks
 
     def collect(self) -> EndpointResponse:
-        response = EndpointResponse(self.status, self.headers)
-        for chunk in self.chunks:
-            response.chunks.append(chunk)
-            response.arrivals.append(time.monotonic())
-        return response
+        return collect(self.status, self.headers, self.chunks)
 
 
 class PluginProcess:
@@ -301,7 +296,3 @@ def _daemon_error_body(message: dict) -> bytes:
     if message["type"] == "timeout":
         return json.dumps({"code": -500, "message": "killed by timeout", "data": None}).encode()
     return json.dumps(message.get("data") or {}).encode()
-
-
-def new_session_id() -> str:
-    return str(uuid.uuid4())

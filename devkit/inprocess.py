@@ -28,7 +28,7 @@ from dify_plugin.core.runtime import Session
 from dify_plugin.core.server.__base.request_reader import RequestReader
 from dify_plugin.core.server.__base.response_writer import ResponseWriter
 
-from devkit.responses import EndpointResponse
+from devkit.responses import EndpointResponse, collect
 from devkit.wire import HeaderItems, daemon_request_bytes
 from devkit.workspace import Workspace
 
@@ -141,9 +141,6 @@ class InProcessPlugin:
         """Run one request to completion and record chunks with their arrival times."""
         messages = self.stream(method, target, **kwargs)  # type: ignore[arg-type]
         first = next(messages)
-        response = EndpointResponse(int(first["status"]), dict(first["headers"]))
         head = [first] if "result" in first else []
-        for message in itertools.chain(head, messages):
-            response.chunks.append(bytes.fromhex(message.get("result", "")))
-            response.arrivals.append(time.monotonic())
-        return response
+        chunks = (bytes.fromhex(m.get("result", "")) for m in itertools.chain(head, messages))
+        return collect(int(first["status"]), dict(first["headers"]), chunks)

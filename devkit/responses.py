@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -16,7 +16,6 @@ class EndpointResponse:
     headers: dict[str, str]
     chunks: list[bytes] = field(default_factory=list)
     arrivals: list[float] = field(default_factory=list)
-    error: dict | None = None  # a session ``error`` message, if the plugin sent one
 
     @property
     def body(self) -> bytes:
@@ -36,10 +35,9 @@ class EndpointResponse:
         return None
 
 
-def collect(
-    status_and_headers: tuple[int, dict[str, str]], chunks: Iterator[bytes]
-) -> EndpointResponse:
-    response = EndpointResponse(*status_and_headers)
+def collect(status: int, headers: dict[str, str], chunks: Iterable[bytes]) -> EndpointResponse:
+    """Read ``chunks`` to the end, noting when each arrived."""
+    response = EndpointResponse(status, headers)
     for chunk in chunks:
         response.chunks.append(chunk)
         response.arrivals.append(time.monotonic())

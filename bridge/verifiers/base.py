@@ -132,6 +132,12 @@ def same(a: str | bytes, b: str | bytes) -> bool:
     return hmac.compare_digest(a, b)
 
 
+def require_token(request: SignedRequest, secrets: Secrets, header: str) -> None:
+    """The header must carry the shared secret itself (constant-time comparison)."""
+    if not same(secrets.secret, require_header(request, header)):
+        raise VerificationFailed(f"{header} does not match")
+
+
 def require_body_hmac(request: SignedRequest, secrets: Secrets, received: bytes) -> None:
     """The received digest must be the HMAC-SHA256 of the raw body with the secret."""
     if not same(hmac_sha256(secrets.secret, request.body), received):

@@ -8,9 +8,7 @@ from __future__ import annotations
 from bridge.verifiers.base import (
     Secrets,
     SignedRequest,
-    VerificationFailed,
-    require_header,
-    same,
+    require_token,
 )
 
 HEADER = "X-Gitlab-Token"
@@ -21,8 +19,7 @@ class GitLab:
 
     def verify(self, request: SignedRequest, secrets: Secrets) -> None:
         """Constant-time comparison of the token header with the secret."""
-        if not same(secrets.secret, require_header(request, HEADER)):
-            raise VerificationFailed(f"{HEADER} does not match")
+        require_token(request, secrets, HEADER)
 
     def delivery_id(self, request: SignedRequest, payload: object) -> str | None:
         return request.header("X-Gitlab-Event-UUID") or request.header("Idempotency-Key") or None

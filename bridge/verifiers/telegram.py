@@ -8,10 +8,8 @@ from __future__ import annotations
 from bridge.verifiers.base import (
     Secrets,
     SignedRequest,
-    VerificationFailed,
     payload_field,
-    require_header,
-    same,
+    require_token,
 )
 
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -22,8 +20,7 @@ class Telegram:
 
     def verify(self, request: SignedRequest, secrets: Secrets) -> None:
         """Constant-time comparison of the secret-token header with the secret."""
-        if not same(secrets.secret, require_header(request, HEADER)):
-            raise VerificationFailed(f"{HEADER} does not match")
+        require_token(request, secrets, HEADER)
 
     def delivery_id(self, request: SignedRequest, payload: object) -> str | None:
         return payload_field(payload, "update_id")
