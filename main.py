@@ -2,6 +2,9 @@
 
 from dify_plugin import DifyPluginEnv, Plugin
 
+from bridge.sdk import install
+
+install()  # SDK seams (unparseable requests → 400, one TypeAdapter): before Plugin() binds
 plugin = Plugin(DifyPluginEnv(MAX_REQUEST_TIMEOUT=600))
 
 if __name__ == "__main__":

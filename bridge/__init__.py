@@ -10,7 +10,9 @@ Plumbing
 - ``auth``         API-key authentication (constant time, fails closed)
 - ``errors``       the error envelope of each route family; ``guard`` renders failures
 - ``body``         JSON request bodies (413/415/400)
-- ``responses``    JSON, HTML and streamed responses (large bodies always streamed)
+- ``responses``    JSON, HTML and streamed responses
+- ``lines``        the daemon's 5 MiB line: chunks split, large bodies streamed, 413 invocations
+- ``sdk``          version-checked SDK seams: unparseable requests → 400, one cached TypeAdapter
 - ``sse``          Server-Sent Events framing and keep-alives
 - ``cors``         CORS headers and preflights
 - ``routes``       the catalogue of routes; ``fallback`` answers what no route claims

@@ -1,5 +1,6 @@
 """The one adapter every ``Endpoint`` calls: werkzeug request → :class:`Call` → handler →
-response, with errors rendered in the route family's format and CORS headers applied.
+response, with errors rendered in the route family's format, CORS headers applied, and the
+body cut to what one daemon line can carry (:func:`bridge.lines.bounded`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from bridge.cors import cors_headers, preflight
 from bridge.errors import Family
 from bridge.fallback import unrouted_response
 from bridge.guard import guarded
+from bridge.lines import bounded
 from bridge.settings import parse_settings
 
 
@@ -28,7 +30,7 @@ def serve(
         return handler(Call.from_request(request, settings, session))
 
     response = guarded(family, run)
-    return with_cors(response, request, settings)
+    return bounded(with_cors(response, request, settings))
 
 
 def with_cors(response: Response, request: Request, settings: Mapping) -> Response:
@@ -43,5 +45,5 @@ def serve_unrouted(request: Request, settings: Mapping) -> Response:
     if request.method == "OPTIONS" and settings.get("cors_allowed_origins"):
         answer = preflight(parse_settings(settings), request.headers, request.path)
         if answer is not None:
-            return answer
-    return with_cors(unrouted_response(request.method, request.path), request, settings)
+            return bounded(answer)
+    return bounded(with_cors(unrouted_response(request.method, request.path), request, settings))

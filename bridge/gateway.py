@@ -26,6 +26,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from bridge.errors import BridgeError
+from bridge.lines import app_request, check_invocation
 
 CHAT_MODES = frozenset({"chat", "agent-chat", "advanced-chat"})
 PARAMETERS_TTL = 60.0
@@ -262,17 +263,19 @@ class AppGateway:
     def events(self, run: RunRequest) -> Iterator[dict[str, Any]]:
         """Dify's event dicts, as they arrive; failures raised as :class:`AppFailure`.
 
-        The app's mode is learned from the first event.
+        The app's mode is learned from the first event. An invocation too large for one
+        daemon line is refused (413) before anything is sent.
         """
+        request = app_request(
+            run.app_id,
+            run.query,
+            run.inputs,
+            conversation_id=run.conversation_id or None,
+            user=run.user or None,
+        )
+        check_invocation(request)
         try:
-            stream = self._app.chat.invoke(
-                app_id=run.app_id,
-                query=run.query,
-                inputs=run.inputs,
-                response_mode="streaming",
-                conversation_id=run.conversation_id or None,
-                user=run.user or None,
-            )
+            stream = self._app.chat.invoke(**request)
             key, known = self._key(run.app_id), None
             for event in stream:
                 if known is None:

@@ -1,8 +1,8 @@
 """werkzeug responses in the shapes the daemon relays faithfully.
 
-The daemon reads plugin stdout with a 5 MiB line limit and a non-streamed body is sent
-hex-encoded on one line, so bodies above ``STREAM_THRESHOLD`` are always streamed in chunks
-(protocol.md §4.5).
+Bodies are built whole here; :func:`bridge.lines.bounded` (applied by the adapter to every
+response) streams large ones and splits large chunks, so no stdout line nears the daemon's
+5 MiB limit (protocol.md §4.5).
 """
 
 from __future__ import annotations
@@ -12,9 +12,6 @@ from collections.abc import Iterable, Iterator
 
 from werkzeug import Response
 
-STREAM_THRESHOLD = 1 << 20  # 1 MiB, half the ~2.5 MB a single stdout line can carry
-CHUNK_SIZE = 256 << 10
-
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -23,18 +20,11 @@ def dumps(obj: object) -> str:
     return json.dumps(obj)
 
 
-def _chunks(data: bytes) -> Iterator[bytes]:
-    for start in range(0, len(data), CHUNK_SIZE):
-        yield data[start : start + CHUNK_SIZE]
-
-
 def body_response(
     data: bytes, *, status: int = 200, content_type: str, headers: dict[str, str] | None = None
 ) -> Response:
-    """A complete body; streamed in chunks when it is too large for one daemon line."""
-    if len(data) <= STREAM_THRESHOLD:
-        return Response(data, status=status, content_type=content_type, headers=headers)
-    return Response(_chunks(data), status=status, content_type=content_type, headers=headers)
+    """A complete body (streamed by :func:`bridge.lines.bounded` when it is large)."""
+    return Response(data, status=status, content_type=content_type, headers=headers)
 
 
 def json_response(

@@ -8,7 +8,8 @@ calls in flight at once), answers ``invoke`` messages from an emulated
 :class:`~devkit.workspace.Workspace` on their own threads, and relays ``stream``
 messages as the daemon relays them to the HTTP caller (§4.5): status and headers from the
 first message, one body chunk per ``result``, an ``error`` message's JSON text written
-into the body. Like the daemon, it kills the plugin when a stdout line exceeds 5 MiB.
+into the body. Like the daemon's ``bufio.Scanner``, it kills the plugin when a stdout line
+and its newline do not fit in 5 MiB (``PLUGIN_RUNTIME_MAX_BUFFER_SIZE``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,32 @@ from devkit.workspace import Workspace
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_LINE = 5 * 1024 * 1024  # PLUGIN_RUNTIME_MAX_BUFFER_SIZE
 EXECUTION_TIMEOUT = 600.0  # PLUGIN_MAX_EXECUTION_TIMEOUT
+
+
+class FifoLock:
+    """A lock granted in arrival order, as Go's fd write lock serialises the daemon's writers.
+
+    ``threading.Lock`` lets a busy writer re-acquire at once and starve the others: a
+    storage answer would then wait behind a whole fast app stream, which the daemon's
+    concurrent ``Write`` calls on the plugin's stdin never do.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._next_ticket = 0
+        self._serving = 0
+
+    def __enter__(self) -> None:
+        with self._cond:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while ticket != self._serving:
+                self._cond.wait()
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
 
 
 class PluginCrashed(RuntimeError):
@@ -75,11 +102,13 @@ class PluginProcess:
         self.logs: list[dict] = []
         self.stray_errors: list[dict] = []
         self.stderr_tail: deque[str] = deque(maxlen=200)
+        self.longest_line = 0  # bytes, newline included, of the longest stdout line read
         self._proc: subprocess.Popen[bytes] | None = None
         self._sessions: dict[str, queue.Queue] = {}
         self._lock = threading.Lock()
-        self._stdin_lock = threading.Lock()
+        self._stdin_lock = FifoLock()
         self._ready = threading.Event()
+        self._readers: list[threading.Thread] = []
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> PluginProcess:
@@ -93,8 +122,12 @@ class PluginProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        threading.Thread(target=self._read_stdout, name="plugin-stdout", daemon=True).start()
-        threading.Thread(target=self._read_stderr, name="plugin-stderr", daemon=True).start()
+        self._readers = [
+            threading.Thread(target=self._read_stdout, name="plugin-stdout", daemon=True),
+            threading.Thread(target=self._read_stderr, name="plugin-stderr", daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
         deadline = time.monotonic() + timeout
         while not self._ready.wait(0.05):
             code = self._proc.poll()
@@ -121,6 +154,8 @@ class PluginProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+        for reader in self._readers:  # at EOF now; closing a stream mid-read would raise
+            reader.join(timeout=5)
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
@@ -155,14 +190,16 @@ class PluginProcess:
         assert proc is not None and proc.stdout is not None
         try:
             while True:
-                line = proc.stdout.readline(MAX_LINE + 1)
+                line = proc.stdout.readline(MAX_LINE)
                 if not line:
                     break
-                if len(line) > MAX_LINE and not line.endswith(b"\n"):
+                if len(line) == MAX_LINE and not line.endswith(b"\n"):
+                    # bufio.Scanner: a line and its newline must fit in MAX_LINE bytes
                     self.stray_errors.append({"error": "stdout line over 5 MiB: plugin killed"})
                     proc.kill()
                     proc.wait(timeout=10)
                     break
+                self.longest_line = max(self.longest_line, len(line))
                 self._dispatch(line)
         finally:
             with self._lock:

@@ -28,6 +28,7 @@ from dify_plugin.core.runtime import Session
 from dify_plugin.core.server.__base.request_reader import RequestReader
 from dify_plugin.core.server.__base.response_writer import ResponseWriter
 
+from bridge.sdk import install as install_sdk_seams
 from devkit.responses import EndpointResponse, collect
 from devkit.wire import HeaderItems, daemon_request_bytes
 from devkit.workspace import Workspace
@@ -98,6 +99,7 @@ class InProcessPlugin:
         self.workspace = workspace
         self.root = root
         self.max_invocation_timeout = max_invocation_timeout
+        install_sdk_seams()  # as main.py does, before the executor is built
         config = DifyPluginEnv(INSTALL_METHOD=InstallMethod.Local)
         with contextlib.chdir(root):
             self.registration = PluginRegistration(config)

@@ -62,10 +62,13 @@ def test_wrong_method_on_a_known_path_is_405_with_allow(inprocess):
     assert r.json()["code"] == "method_not_allowed"
 
 
-def test_underscore_header_is_refused_by_the_sdk_before_routing(inprocess):
-    """protocol.md §4.2: Dify's nginx drops such headers; the SDK raises if one gets through."""
-    with pytest.raises(ValueError, match="Invalid HTTP header"):
-        list(inprocess.stream("GET", "/", settings=SETTINGS, headers={"X_under": "1"}))
+def test_underscore_header_is_a_400_not_the_sdks_exception(inprocess):
+    """protocol.md §4.2: Dify's nginx drops such headers; the SDK's parser raises if one gets
+    through, and the entry point's seam (bridge.sdk) answers 400 instead of a traceback."""
+    r = inprocess.request("GET", "/", settings=SETTINGS, headers={"X_under": "1"})
+    assert r.status == 400
+    assert r.json()["code"] == "invalid_param" and r.json()["status"] == 400
+    assert "Traceback" not in r.text and "X_under" not in r.text
 
 
 def test_records_through_the_sdk_storage_invocation(inprocess, workspace):

@@ -53,9 +53,12 @@ def test_family_error_for_unknown_route_over_stdio(plugin_process):
     assert r.status == 404 and r.json()["code"] == "not_found"
 
 
-def test_handler_machinery_failure_is_relayed_like_the_daemon(plugin_process):
-    """An underscore header makes the SDK fail before routing; the daemon relays the error."""
-    r = plugin_process.request(daemon_request_bytes("GET", "/", headers={"X_under": "1"}), SETTINGS)
+def test_handler_machinery_failure_is_relayed_like_the_daemon(probe):
+    """An underscore header makes the SDK fail before routing; the daemon relays the error.
+
+    The probe plugin runs the bare SDK (App Bridge answers 400 instead: test_lines_process).
+    """
+    r = probe.request(daemon_request_bytes("GET", "/", headers={"X_under": "1"}), {})
     assert r.status == 500
     assert json.loads(r.body)["message"] == "Invalid HTTP header"
 

@@ -1,0 +1,102 @@
+"""bridge.sdk: each seam pinned to the SDK code it was verified against.
+
+These tests fail loudly when dify_plugin changes under the seams: re-read the SDK code
+named in each test, adapt bridge/sdk.py (or drop a seam the SDK no longer needs), then
+update ``VERIFIED_SDK``. At run time a changed SDK only loses the seam (its own behaviour).
+"""
+
+import importlib
+import inspect
+from typing import Any
+
+import pytest
+from dify_plugin.core import plugin_executor
+from dify_plugin.core.plugin_executor import PluginExecutor
+from dify_plugin.core.server.stdio.request_reader import StdioRequestReader
+from pydantic import TypeAdapter, ValidationError
+
+from bridge import sdk
+
+PER_LINE_CALL = "TypeAdapter(dict[str, Any]).validate_json(line)"
+
+
+def test_the_sdk_is_the_version_the_seams_were_verified_on():
+    assert sdk.sdk_version() == sdk.VERIFIED_SDK, (
+        "dify_plugin changed: re-verify every seam in bridge/sdk.py against it"
+    )
+
+
+def test_install_is_idempotent_and_every_seam_is_active():
+    assert sdk.install() == {"unparseable_requests": True, "cached_type_adapter": True}
+    wrapped = PluginExecutor.invoke_endpoint
+    assert sdk.install()["unparseable_requests"]
+    assert PluginExecutor.invoke_endpoint is wrapped  # not wrapped twice
+
+
+def test_invoke_endpoint_parses_the_raw_request_before_any_handler_runs():
+    """The seam's premise (SDK ``core/plugin_executor.py``): parsing is outside the try."""
+    sdk.install()
+    original = PluginExecutor.invoke_endpoint.__wrapped__
+    source = inspect.getsource(original)
+    parse = source.index("request = deserialize_request(bytes_data)")
+    assert source.index("binascii.unhexlify(data.raw_http_request)") < parse
+    assert parse < source.index("try:") < source.index("dispatch_endpoint_request(request)")
+    assert plugin_executor.deserialize_request.__bridge_seam__
+    assert plugin_executor.deserialize_request.__wrapped__.__module__ == (
+        "dify_plugin.core.utils.http_parser"
+    )
+    # the SDK's router reads the request model from the signature: it must survive the wrap
+    parameters = inspect.signature(PluginExecutor.invoke_endpoint).parameters
+    assert list(parameters) == ["self", "session", "data"]
+    assert parameters["data"].annotation.__name__ == "EndpointInvokeRequest"
+
+
+def test_parse_failures_stay_value_errors_for_the_sdks_other_callers():
+    sdk.install()
+    with pytest.raises(ValueError, match="ValueError") as raised:
+        plugin_executor.deserialize_request(b"GET / HTTP/1.1\r\nHost: a:b\r\n\r\n")
+    assert isinstance(raised.value, sdk.UnparseableRequest)
+    assert "Port could not be cast" in str(raised.value.__cause__)
+
+
+@pytest.mark.parametrize("module_name", sdk.LINE_READER_MODULES)
+def test_each_line_reader_builds_a_type_adapter_per_line(module_name):
+    """The premise of the TypeAdapter seam: the call, as written in 0.10.2, per line."""
+    module = importlib.import_module(module_name)
+    assert inspect.getsource(module).count(PER_LINE_CALL) == 1
+    sdk.install()
+    assert module.TypeAdapter is sdk.cached_type_adapter
+
+
+def test_the_cached_adapter_validates_exactly_like_a_fresh_one():
+    assert sdk.cached_type_adapter(dict[str, Any]) is sdk.cached_type_adapter(dict[str, Any])
+    other = sdk.cached_type_adapter(list[int])
+    assert isinstance(other, TypeAdapter) and other.validate_json("[1]") == [1]
+    fresh = TypeAdapter(dict[str, Any])
+    cached = sdk.cached_type_adapter(dict[str, Any])
+    line = b'{"session_id":"s","event":"request","data":{"a":[1,2.5,null,"\\u00e9"]}}'
+    assert cached.validate_json(line) == fresh.validate_json(line)
+    for bad in (b"[1]", b"{", b'"x"'):
+        with pytest.raises(ValidationError):
+            fresh.validate_json(bad)
+        with pytest.raises(ValidationError):
+            cached.validate_json(bad)
+
+
+def test_the_stdio_reader_still_parses_lines_through_the_seam():
+    sdk.install()
+    reader = StdioRequestReader()
+    lines = [
+        b'{"session_id":"s1","event":"request","data":{"x":1}}\n',
+        b'not json\n{"session_id":"s2","event":"backwards_response","data":{}}\n',
+    ]
+    reader._read_async = lambda: lines.pop(0) if lines else b""  # type: ignore[method-assign]
+    stream = reader._read_stream()
+    first, second = next(stream), next(stream)  # the bad line is reported, then skipped
+    assert (first.session_id, first.data) == ("s1", {"x": 1})
+    assert second.session_id == "s2"
+
+
+def test_other_sdk_versions_keep_their_own_code():
+    assert sdk._install_type_adapter("0.11.0") is False
+    assert sdk._install_request_seam("dify_plugin.core.utils.http_parser") is False
