@@ -40,7 +40,7 @@ from bridge.errors import (
 from bridge.gateway import AppFailure, AppKind, Reason, RunRequest, input_variables, kind_of_event
 from bridge.responses import json_response, stream_response
 from bridge.sse import DONE, KEEPALIVE_COMMENT, data_frame, with_keepalive
-from bridge.transcripts import Transcripts, Turn
+from bridge.transcripts import AnswerDigest, Transcripts, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -216,14 +216,17 @@ class _Completion:
                         "could not record conversation owner: %s", describe_exception(exc)
                     )
 
-    def _finish(self, answer: str, kind: AppKind | None) -> None:
+    def _answer_digest(self, kind: AppKind | None) -> AnswerDigest | None:
+        """Where a chat app's answer is digested as it goes (only chat apps continue)."""
+        return AnswerDigest(self.chat.turns, self.chat.user) if kind is AppKind.CHAT else None
+
+    def _finish(self, answer: AnswerDigest | None) -> None:
         """Remember the answered transcript so the next turn continues this conversation."""
-        if kind is not AppKind.CHAT or not self.conversation_id:
+        key = answer.hexdigest() if answer is not None else None
+        if key is None or not self.conversation_id:
             return
         try:
-            self.transcripts.remember(
-                [*self.chat.turns, ("assistant", answer)], self.chat.user, self.conversation_id
-            )
+            self.transcripts.remember_digest(key, self.conversation_id)
         except Exception as exc:  # noqa: BLE001 - continuity is best effort; the answer stands
             logger.warning("could not remember transcript: %s", describe_exception(exc))
 
@@ -248,7 +251,10 @@ class _Completion:
         else:
             answer, usage = result["answer"], _usage(result.get("metadata"))
             completion_id = result["message_id"]
-        self._finish(answer, aggregator.kind)
+        digested = self._answer_digest(aggregator.kind)
+        if digested is not None:
+            digested.feed(answer)
+        self._finish(digested)
         body = {
             "id": f"chatcmpl-{completion_id}",
             "object": "chat.completion",
@@ -290,13 +296,15 @@ class _Completion:
     def _chunks(self) -> Iterator[bytes]:
         """One frame per app event that carries text; nothing for progress-only events."""
         chunk_id, created = "", self.started
-        answer: list[str] = []
+        answered = False  # the text itself is never kept: a stream may be any size
+        answer: AnswerDigest | None = None
         kind: AppKind | None = None
         usage: dict[str, int] | None = None
         finish = "stop"
         for event in self.events():
             if kind is None:
                 kind = kind_of_event(event)
+                answer = self._answer_digest(kind)
                 chunk_id = f"chatcmpl-{event.get('message_id') or event.get('workflow_run_id')}"
                 created = int(event.get("created_at") or self.started)
                 yield self._chunk(chunk_id, created, {"role": "assistant", "content": ""})
@@ -309,16 +317,18 @@ class _Completion:
             elif name == "message_replace":  # output moderation replaced the answer in Dify:
                 finish = "content_filter"  # the text already sent cannot be withdrawn; append
                 replacement = str(event.get("answer") or "")
-                text = f"\n\n{replacement}" if answer else replacement
+                text = f"\n\n{replacement}" if answered else replacement
             elif name == "message_end":
                 usage = _usage(event.get("metadata"))
             elif name == "workflow_finished" and kind is AppKind.WORKFLOW:
                 data = event.get("data") or {}
                 usage = _workflow_usage(data)
-                if not answer:  # a workflow that streamed no text: its outputs are the answer
+                if not answered:  # a workflow that streamed no text: its outputs are the answer
                     text = outputs_text(data.get("outputs"))
             if text:
-                answer.append(text)
+                answered = True
+                if answer is not None:
+                    answer.feed(text)
                 yield self._chunk(chunk_id, created, {"content": text})
         yield self._chunk(chunk_id, created, {}, finish)
         if self.chat.include_usage:
@@ -327,7 +337,7 @@ class _Completion:
                 "model": self.model, "system_fingerprint": None, "choices": [],
                 "usage": usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
             })  # fmt: skip
-        self._finish("".join(answer), kind)
+        self._finish(answer)
         yield DONE
 
 
