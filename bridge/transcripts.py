@@ -47,6 +47,7 @@ class AnswerDigest:
     """
 
     MAX_PENDING_SPACE = 64 * 1024
+    SLICE = 1024 * 1024
 
     def __init__(self, turns: Sequence[Turn], user: str) -> None:
         head = json.dumps([user, [*([r, t.strip()] for r, t in turns), ["assistant", ""]]],
@@ -64,6 +65,10 @@ class AnswerDigest:
         return True
 
     def feed(self, text: str) -> None:
+        if len(text) > self.SLICE:  # a whole blocking answer: escape it a slice at a time
+            for start in range(0, len(text), self.SLICE):
+                self.feed(text[start : start + self.SLICE])
+            return
         if not self._usable or not text:
             return
         if not self._started:

@@ -36,3 +36,10 @@ def test_text_that_cannot_be_encoded_is_not_remembered():
     streamed.feed("a\ud800")
     assert streamed.hexdigest() is None
     assert AnswerDigest([("user", "\udfff")], "").hexdigest() is None
+
+
+def test_a_whole_answer_is_digested_a_slice_at_a_time():
+    answer = ("é \n" * (AnswerDigest.SLICE // 2))[: AnswerDigest.SLICE * 2 + 5] + "  "
+    streamed = AnswerDigest([("user", "hi")], "u")
+    streamed.feed(answer)
+    assert streamed.hexdigest() == digest([("user", "hi"), ("assistant", answer)], "u")
