@@ -15,7 +15,7 @@ surround the SDK's own code, so they hold for any SDK with the same two names.
 
 One ``TypeAdapter`` (issue 14). dify_plugin 0.10.2's line readers (stdio, TCP, and the HTTP
 backwards-invocation reader) build ``TypeAdapter(dict[str, Any])`` afresh for every line they
-parse — a schema build costing ~40x the parse itself. Where the SDK is exactly 0.10.2 and
+parse — a schema build costing ~15-20x the parse itself. Where the SDK is exactly 0.10.2 and
 the module still names pydantic's ``TypeAdapter``, that name is replaced by a factory that
 returns one cached adapter for ``dict[str, Any]`` (validation is identical; adapters are
 immutable and thread-safe) and a fresh ``TypeAdapter`` for anything else.
