@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
+from bridge.body import check_text, check_value
 from bridge.errors import BridgeError
 
 CHAT_MODES = frozenset({"chat", "agent-chat", "advanced-chat"})
@@ -239,6 +240,17 @@ class _ParametersCache:
 PARAMETERS = _ParametersCache()
 
 
+def check_run(run: RunRequest) -> None:
+    """400 when the run carries what Dify cannot take (too deep, NUL, lone surrogates).
+
+    Bodies are checked as they are parsed (:mod:`bridge.body`); this is the one net under
+    every route, whatever the values came from (mappings, headers, query strings).
+    """
+    check_value(run.inputs, "inputs")
+    for name, text in (("query", run.query), ("user", run.user)):
+        check_text(text, name)
+
+
 class AppGateway:
     """Runs one app for one request.
 
@@ -262,8 +274,10 @@ class AppGateway:
     def events(self, run: RunRequest) -> Iterator[dict[str, Any]]:
         """Dify's event dicts, as they arrive; failures raised as :class:`AppFailure`.
 
-        The app's mode is learned from the first event.
+        The app's mode is learned from the first event. What the run carries is checked
+        first (:func:`check_run`): every route's values meet the same bounds.
         """
+        check_run(run)
         try:
             stream = self._app.chat.invoke(
                 app_id=run.app_id,
