@@ -24,7 +24,7 @@ from werkzeug import Response
 from bridge import verifiers
 from bridge.aggregate import Aggregator, answer_text
 from bridge.auth import keys_match
-from bridge.body import BODY_LIMIT, raw_body
+from bridge.body import BODY_LIMIT, NotJson, check_text, decode_text, parse_json, raw_body
 from bridge.call import Call
 from bridge.errors import (
     BridgeError,
@@ -66,21 +66,28 @@ def parse_body(body: bytes, mimetype: str) -> Any:
     if not body:
         return None
     if mimetype == "application/json" or mimetype.endswith("+json"):
-        try:
-            return json.loads(body)
-        except (ValueError, RecursionError):
-            raise invalid_param("Request body is not valid JSON.") from None
+        return parse_json(body)
     if mimetype == "application/x-www-form-urlencoded":
         return _form_fields(body)
     if mimetype.startswith("multipart/"):
         raise unsupported_media_type("multipart bodies are not supported; send JSON, form or text.")
-    return body.decode("utf-8", "replace")
+    return decode_text(body)
 
 
 def _form_fields(body: bytes) -> dict[str, Any]:
-    """Form fields (repeated names become lists); Slack's ``payload`` JSON field is decoded."""
+    """Form fields (repeated names become lists); Slack's ``payload`` JSON field is decoded.
+
+    Text bounds as for JSON bodies (:mod:`bridge.body`): UTF-8, no NUL; a ``payload`` field
+    that is JSON must also be within the JSON bounds.
+    """
     fields: dict[str, Any] = {}
-    for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+    try:
+        pairs = parse_qsl(decode_text(body), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise invalid_param("Request body has a form field that is not valid UTF-8.") from None
+    for key, value in pairs:
+        check_text(key, "Form field name")
+        check_text(value, f"Form field '{key[:40]}'")
         if key not in fields:
             fields[key] = value
         elif isinstance(fields[key], list):
@@ -89,8 +96,8 @@ def _form_fields(body: bytes) -> dict[str, Any]:
             fields[key] = [fields[key], value]
     payload = fields.get("payload")
     if isinstance(payload, str) and payload.lstrip().startswith("{"):
-        with contextlib.suppress(ValueError):
-            fields["payload"] = json.loads(payload)
+        with contextlib.suppress(NotJson):
+            fields["payload"] = parse_json(payload, "Form field 'payload'")
     return fields
 
 
@@ -100,7 +107,7 @@ SECRET_HEADERS = frozenset({
     "x-slack-signature", "stripe-signature", "webhook-signature", "svix-signature",
     "x-signature-ed25519", "x-shopify-hmac-sha256", "x-line-signature",
 })  # fmt: skip
-SECRET_QUERY = frozenset({"api_key", "hub.verify_token"})
+SECRET_QUERY = frozenset({"api_key", "token", "hub.verify_token"})
 
 
 def document(
@@ -121,10 +128,13 @@ def document(
 
 
 def _verify(call: Call, signed: SignedRequest) -> None:
-    scheme = call.settings.webhook_verification
-    secret = call.settings.api_key if scheme == "api_key" else call.settings.webhook_secret
+    call.settings.require("webhook_verification")  # never verify with a guessed scheme
+    settings = call.settings
+    scheme = settings.webhook_verification
+    secret = settings.api_key if scheme == "api_key" else settings.webhook_secret
+    secrets = Secrets(secret, settings.webhook_signature_header, settings.webhook_token)
     try:
-        verifiers.verify(scheme, signed, Secrets(secret, call.settings.webhook_signature_header))
+        verifiers.verify(scheme, signed, secrets)
     except VerificationFailed as failure:
         raise unauthorized(f"Webhook verification ({scheme}) failed: {failure}") from None
 
@@ -142,6 +152,7 @@ def receive(call: Call) -> Response:
     if handshake is not None:
         return handshake
     call.settings.require("app", "webhook_inputs", "webhook_query", "webhook_user")
+    call.settings.require_selects()
     fingerprint = hashlib.sha256(body_bytes).hexdigest()[:32]
     delivery = _delivery_key(scheme, signed, body)
     if not delivery:
@@ -193,8 +204,13 @@ def handshake_get(call: Call) -> Response:
     """``GET /webhook``: Meta's subscription check; nothing else is served on GET."""
     mode = call.args.get("hub.mode")
     if mode == "subscribe" and "hub.challenge" in call.args:
-        if not keys_match(call.settings.api_key, call.args.get("hub.verify_token")):
-            raise unauthorized("hub.verify_token does not match this endpoint's api_key.")
+        # the verify token sits in Meta's URL (and so in access logs): the webhook token
+        # when one is set, the api_key otherwise
+        expected = call.settings.webhook_token or call.settings.api_key
+        if not keys_match(expected, call.args.get("hub.verify_token")):
+            raise unauthorized(
+                "hub.verify_token does not match this endpoint's webhook_token (or api_key)."
+            )
         return body_response(
             str(call.args.get("hub.challenge")).encode(), content_type="text/plain; charset=utf-8"
         )
