@@ -40,7 +40,7 @@ from bridge.errors import (
 from bridge.gateway import AppFailure, AppKind, Reason, RunRequest, input_variables, kind_of_event
 from bridge.responses import json_response, stream_response
 from bridge.sse import DONE, KEEPALIVE_COMMENT, data_frame, with_keepalive
-from bridge.transcripts import Transcripts, Turn
+from bridge.transcripts import Transcripts, Turn, endpoint_secret
 
 logger = logging.getLogger(__name__)
 
@@ -158,9 +158,10 @@ class _Completion:
     def __init__(self, call: Call, chat: ChatRequest) -> None:
         self.call = call
         self.chat = chat
-        self.transcripts = Transcripts(call.records)
+        self.transcripts = Transcripts(call.records, endpoint_secret(call.settings.api_key))
         self.conversations = call.conversations
         self.model = call.settings.model_name
+        self.continued = False  # found from the history: its record is replaced afterwards
         self.conversation_id = self._find_conversation()
         self.started = int(time.time())
 
@@ -169,7 +170,9 @@ class _Completion:
         if explicit:
             self.conversations.check(explicit, self.chat.user)
             return explicit
-        return self.transcripts.conversation_for(self.chat.history, self.chat.user) or ""
+        found = self.transcripts.conversation_for(self.chat.history, self.chat.user) or ""
+        self.continued = bool(found)
+        return found
 
     def _run_request(self, conversation_id: str) -> RunRequest:
         call, chat = self.call, self.chat
@@ -222,7 +225,10 @@ class _Completion:
             return
         try:
             self.transcripts.remember(
-                [*self.chat.turns, ("assistant", answer)], self.chat.user, self.conversation_id
+                [*self.chat.turns, ("assistant", answer)],
+                self.chat.user,
+                self.conversation_id,
+                replaces=self.chat.history if self.continued else None,
             )
         except Exception as exc:  # noqa: BLE001 - continuity is best effort; the answer stands
             logger.warning("could not remember transcript: %s", describe_exception(exc))

@@ -23,6 +23,7 @@ from werkzeug import Response
 from bridge.aggregate import Aggregator
 from bridge.body import json_object
 from bridge.call import Call
+from bridge.conversations import storage_full
 from bridge.errors import BridgeError, describe_exception, internal_error, invalid_param
 from bridge.gateway import (
     AppFailure,
@@ -34,6 +35,7 @@ from bridge.gateway import (
     kind_of_mode,
 )
 from bridge.responses import json_response, stream_response
+from bridge.slots import StorageFull
 from bridge.sse import PING, data_frame, with_keepalive
 
 logger = logging.getLogger(__name__)
@@ -186,8 +188,9 @@ class _Run:
         self.recorded = True
         try:
             self.conversations.remember(str(event["conversation_id"]), self.spec.run.user)
-        except Exception as exc:  # noqa: BLE001 - storage trouble must not break the answer
+        except StorageFull as exc:  # never hand out a conversation nobody owns
             logger.warning("could not record conversation owner: %s", describe_exception(exc))
+            raise storage_full() from None
 
     def blocking(self) -> Response:
         aggregator = Aggregator()
