@@ -11,11 +11,14 @@ Levels: ``in-process`` (daemon bytes → SDK executor → Endpoint, no stdio) an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from bridge.moderation import first_keyword
 from devkit.daemon import PluginProcess
@@ -64,120 +67,209 @@ def _post(path: str, body: dict, key: str | None = None) -> bytes:
     return daemon_request_bytes("POST", path, headers=headers, body=json.dumps(body).encode())
 
 
-def run(n: int) -> list[tuple[Result, Result | None]]:
-    rows: list[tuple[Result, Result | None]] = []
-    get_root = daemon_request_bytes("GET", "/", headers={"Authorization": "Bearer bench-key"})
-    get_null = daemon_request_bytes("GET", "/null")
-    get_missing = daemon_request_bytes("GET", "/nope")
+# -- the route table: every route at process level, in one run ------------------------------
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    name: str
+    baseline: str
+    p50_ms: float
+    p95_ms: float
+    cpu_us: float  # plugin process CPU per request
+    app: float  # backwards invocations per request, by kind
+    fetch: float
+    storage: list[str]  # storage operations of one request (the last one timed)
+
+    def row(self, baselines: dict[str, RouteResult]) -> str:
+        base = baselines.get(self.baseline)
+        ratio = f"{self.p50_ms / base.p50_ms:.2f}×" if base and base is not self else "—"
+        ops = "+".join(self.storage) or "0"
+        trips = f"{self.app:g} app, {self.fetch:g} fetch, storage {ops}"
+        return (
+            f"| {self.name} | {trips} | {self.p50_ms:.3f} | {self.p95_ms:.3f} | {ratio} "
+            f"| {self.baseline} | {self.cpu_us:.0f} |"
+        )
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of every thread of ``pid`` (Linux ``schedstat``, nanoseconds)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
+
+
+def _percentile(samples: list[float], fraction: float) -> float:
+    return samples[min(len(samples) - 1, max(0, round(len(samples) * fraction) - 1))]
+
+
+@dataclass
+class Route:
+    """One benchmarked request; ``make(i)`` gives the i-th request's raw bytes."""
+
+    name: str
+    baseline: str
+    make: Callable[[int], bytes]
+    probe: bool = False
+    settings: dict | None = None
+    prepare: Callable[[PluginProcess, int], None] | None = None
+
+
+def measure_route(proc: PluginProcess, route: Route, n: int) -> RouteResult:
+    settings = {} if route.probe else (route.settings or SETTINGS)
+    warm = max(5, n // 10)
+    if route.prepare is not None:
+        route.prepare(proc, warm + n)
+    for i in range(warm):
+        proc.request(route.make(i), settings)
+    ws = proc.workspace
+    pid = proc._proc.pid if proc._proc else 0  # noqa: SLF001 - the bench reads its own child
+    apps, fetches = len(ws.invocations), len(ws.fetches)
+    cpu = _cpu_seconds(pid)
+    samples = []
+    last_ops: list[str] = []
+    for i in range(warm, warm + n):
+        raw = route.make(i)
+        ops_before = len(ws.storage.ops)
+        start = time.perf_counter()
+        reply = proc.request(raw, settings)
+        samples.append((time.perf_counter() - start) * 1000)
+        assert reply.status < 500, f"{route.name}: {reply.status} {reply.body[:200]!r}"
+        last_ops = ws.storage.ops[ops_before:]
+    cpu = _cpu_seconds(pid) - cpu
+    samples.sort()
+    return RouteResult(
+        route.name, route.baseline, statistics.median(samples), _percentile(samples, 0.95),
+        cpu / n * 1e6, (len(ws.invocations) - apps) / n, (len(ws.fetches) - fetches) / n,
+        last_ops,
+    )  # fmt: skip
+
+
+def bench_workspace() -> Workspace:
+    return Workspace([
+        App("bench-chat", "chat", "Bench"),
+        App("bench-completion", "completion", "Bench"),
+        App("bench-workflow", "workflow", "Bench"),
+    ])  # fmt: skip
+
+
+def routes() -> list[Route]:
+    key = "bench-key"
     chat = {"query": "hello", "inputs": {}, "user": "bench"}
-    bridge_blocking = _post("/v1/chat-messages", chat, "bench-key")
-    bridge_streaming = _post(
-        "/v1/chat-messages", {**chat, "response_mode": "streaming"}, "bench-key"
-    )
-    probe_blocking = _post("/app", {"kind": "chat", "app_id": "bench-chat", "query": "hello",
-                                    "inputs": {}, "response_mode": "blocking"})  # fmt: skip
+    conversations: list[str] = []
+    histories: list[list[dict]] = []
 
-    null_plugin = InProcessPlugin(workspace(), PROBE_ROOT)
-    bridge = InProcessPlugin(workspace())
-    null_in = measure(
-        "null endpoint",
-        "in-process",
-        lambda: null_plugin.request("GET", "/null", settings={}, raw=get_null),
-        n,
-    )
-    rows.append((null_in, None))
-    rows.append(
-        (
-            measure(
-                "GET / diagnostics",
-                "in-process",
-                lambda: bridge.request("GET", "/", settings=SETTINGS, raw=get_root),
-                n,
-            ),
-            null_in,
-        )
-    )
-    rows.append(
-        (
-            measure(
-                "404 fallback",
-                "in-process",
-                lambda: bridge.request("GET", "/nope", settings=SETTINGS, raw=get_missing),
-                n,
-            ),
-            null_in,
-        )
-    )
-    rows.append(
-        (
-            measure(
-                "bare SDK chat invoke (probe)",
-                "in-process",
-                lambda: null_plugin.request("POST", "/app", settings={}, raw=probe_blocking),
-                n,
-            ),
-            null_in,
-        )
-    )
-    rows.append(
-        (
-            measure(
-                "chat-messages blocking",
-                "in-process",
-                lambda: bridge.request(
-                    "POST", "/v1/chat-messages", settings=SETTINGS, raw=bridge_blocking
-                ),
-                n,
-            ),
-            null_in,
-        )
-    )
+    def probe(kind: str, mode: str, app_id: str) -> Callable[[int], bytes]:
+        body = {"kind": kind, "app_id": app_id, "inputs": {}, "response_mode": mode}
+        if kind == "chat":
+            body["query"] = "hello"
+        raw = _post("/app", body)
+        return lambda i: raw
 
-    with PluginProcess(workspace(), PROBE_ROOT) as null_proc, PluginProcess(workspace()) as proc:
-        null_p = measure("null endpoint", "process", lambda: null_proc.request(get_null, {}), n)
-        rows.append((null_p, None))
-        rows.append(
-            (
-                measure(
-                    "GET / diagnostics", "process", lambda: proc.request(get_root, SETTINGS), n
-                ),
-                null_p,
-            )
-        )
-        rows.append(
-            (
-                measure(
-                    "bare SDK chat invoke (probe)",
-                    "process",
-                    lambda: null_proc.request(probe_blocking, {}),
-                    n,
-                ),
-                null_p,
-            )
-        )
-        rows.append(
-            (
-                measure(
-                    "chat-messages blocking",
-                    "process",
-                    lambda: proc.request(bridge_blocking, SETTINGS),
-                    n,
-                ),
-                null_p,
-            )
-        )
-        rows.append(
-            (
-                measure(
-                    "chat-messages streaming (whole stream)",
-                    "process",
-                    lambda: proc.request(bridge_streaming, SETTINGS),
-                    n,
-                ),
-                null_p,
-            )
-        )
-    return rows
+    def fixed(raw: bytes) -> Callable[[int], bytes]:
+        return lambda i: raw
+
+    def start_conversation(proc: PluginProcess, count: int) -> None:
+        reply = proc.request(_post("/v1/chat-messages", chat, key), SETTINGS)
+        conversations.append(json.loads(reply.body)["conversation_id"])
+
+    def continue_conversation(i: int) -> bytes:
+        return _post("/v1/chat-messages", {**chat, "conversation_id": conversations[0]}, key)
+
+    def first_exchanges(proc: PluginProcess, count: int) -> None:
+        for i in range(count):
+            messages = [{"role": "user", "content": f"hello {i}"}]
+            reply = proc.request(_post("/v1/chat/completions", {"messages": messages}, key),
+                                 SETTINGS)  # fmt: skip
+            answer = json.loads(reply.body)["choices"][0]["message"]["content"]
+            histories.append([*messages, {"role": "assistant", "content": answer},
+                              {"role": "user", "content": "and then?"}])  # fmt: skip
+
+    def openai_continued(i: int) -> bytes:
+        return _post("/v1/chat/completions", {"messages": histories[i]}, key)
+
+    hook = {"api_key": key, "app": {"app_id": "bench-workflow"}}
+    hook_body = json.dumps({"inputs": {"query": "hello"}}).encode()
+
+    def delivery(i: int) -> bytes:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}",
+                   "Idempotency-Key": f"delivery-{uuid.uuid4()}"}  # fmt: skip
+        return daemon_request_bytes("POST", "/webhook", headers=headers, body=hook_body)
+
+    replayed = daemon_request_bytes("POST", "/webhook", body=hook_body, headers={
+        "Content-Type": "application/json", "Authorization": f"Bearer {key}",
+        "Idempotency-Key": "delivery-replayed"})  # fmt: skip
+    get = {"Authorization": f"Bearer {key}"}
+    completion = {"inputs": {"query": "hello"}, "user": "bench"}
+    moderation = {"point": "app.moderation.input",
+                  "params": {"inputs": {}, "query": "hello"}}  # fmt: skip
+    return [
+        Route("null plugin: GET /null", "null", fixed(daemon_request_bytes("GET", "/null")), True),
+        Route("null plugin: one chat invoke", "invoke", probe("chat", "streaming", "bench-chat"),
+              True),
+        Route("null plugin: one completion invoke", "invoke-completion",
+              probe("completion", "streaming", "bench-completion"), True),
+        Route("null plugin: one workflow invoke", "invoke-workflow",
+              probe("workflow", "streaming", "bench-workflow"), True),
+        Route("POST /v1/chat-messages blocking, new conversation", "invoke",
+              fixed(_post("/v1/chat-messages", chat, key))),
+        Route("POST /v1/chat-messages blocking, continued", "invoke", continue_conversation,
+              prepare=start_conversation),
+        Route("POST /v1/chat-messages streaming, new conversation", "invoke",
+              fixed(_post("/v1/chat-messages", {**chat, "response_mode": "streaming"}, key))),
+        Route("POST /v1/completion-messages blocking", "invoke-completion",
+              fixed(_post("/v1/completion-messages", completion, key)),
+              settings={**SETTINGS, "app": {"app_id": "bench-completion"}}),
+        Route("POST /v1/workflows/run blocking", "invoke-workflow",
+              fixed(_post("/v1/workflows/run", completion, key)),
+              settings={**SETTINGS, "app": {"app_id": "bench-workflow"}}),
+        Route("POST /v1/chat/completions, first turn", "invoke",
+              fixed(_post("/v1/chat/completions",
+                          {"messages": [{"role": "user", "content": "hello"}]}, key))),
+        Route("POST /v1/chat/completions, continued from history", "invoke", openai_continued,
+              prepare=first_exchanges),
+        Route("POST /v1/chat/completions streaming, first turn", "invoke",
+              fixed(_post("/v1/chat/completions",
+                          {"messages": [{"role": "user", "content": "hello"}], "stream": True},
+                          key))),
+        Route("POST /webhook, new Idempotency-Key (workflow app)", "invoke-workflow", delivery,
+              settings=hook),
+        Route("POST /webhook, replayed delivery", "null", fixed(replayed), settings=hook),
+        Route("POST /extension moderation (keywords)", "null",
+              fixed(_post("/extension", moderation, key))),
+        Route("GET /v1/parameters", "null",
+              fixed(daemon_request_bytes("GET", "/v1/parameters", headers=get))),
+        Route("GET /v1/models", "null", fixed(daemon_request_bytes("GET", "/v1/models", headers=get))),
+        Route("GET / diagnostics", "null", fixed(daemon_request_bytes("GET", "/", headers=get))),
+        Route("404 fallback", "null", fixed(daemon_request_bytes("GET", "/nope", headers=get))),
+    ]  # fmt: skip
+
+
+def run_routes(n: int) -> list[RouteResult]:
+    """Every route against the null plugin, both plugin processes alive at once."""
+    results: list[RouteResult] = []
+    with (
+        PluginProcess(bench_workspace(), PROBE_ROOT) as null_proc,
+        PluginProcess(bench_workspace()) as proc,
+    ):
+        for route in routes():
+            results.append(measure_route(null_proc if route.probe else proc, route, n))
+    return results
+
+
+_BASELINES = {"null": 0, "invoke": 1, "invoke-completion": 2, "invoke-workflow": 3}
+
+
+def route_table(results: list[RouteResult]) -> list[str]:
+    baselines = {name: results[index] for name, index in _BASELINES.items()}
+    lines = [
+        "| route | daemon round trips per request | p50 ms | p95 ms | ratio (p50) | "
+        "baseline | plugin CPU µs/request |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    return lines + [result.row(baselines) for result in results]
 
 
 def time_to_first_byte(n: int, first_delay: float = 0.2) -> list[tuple[str, float, float]]:
@@ -257,10 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=300, help="timed requests per case")
     args = parser.parse_args(argv)
-    print("| case | level | median ms | p90 ms | ratio to null |")
-    print("|---|---|---|---|---|")
-    for result, baseline in run(args.n):
-        print(result.row(baseline))
+    print(f"Every route, process level, n = {args.n} per case (plugin over stdio behind the")
+    print("daemon emulator; ratio = p50 over the baseline's p50, measured in the same run):")
+    print()
+    for line in route_table(run_routes(args.n)):
+        print(line)
     print()
     print("| keyword moderation | level | median µs | p90 µs |")
     print("|---|---|---|---|")
