@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import time
@@ -38,6 +39,7 @@ from bridge.errors import (
     invalid_param,
 )
 from bridge.gateway import AppFailure, AppKind, Reason, RunRequest, input_variables, kind_of_event
+from bridge.overlap import Overlapped
 from bridge.responses import json_response, stream_response
 from bridge.sse import DONE, KEEPALIVE_COMMENT, data_frame, with_keepalive
 from bridge.transcripts import Transcripts, Turn, endpoint_secret
@@ -203,18 +205,27 @@ class _Completion:
 
     def _events(self, conversation_id: str) -> Iterator[dict[str, Any]]:
         remembered = bool(conversation_id)
-        for event in self.call.gateway.events(self._run_request(conversation_id)):
-            if event.get("event") == "error":
-                raise error_from_event(event)
-            new = not remembered and bool(event.get("conversation_id"))
-            if new:
-                remembered = True
-                self.conversation_id = str(event["conversation_id"])  # the header needs it now
-            yield event  # before the storage write, so it never delays the first chunk
-            if new:
+        recording: Overlapped | None = None
+        try:
+            for event in self.call.gateway.events(self._run_request(conversation_id)):
+                if event.get("event") == "error":
+                    raise error_from_event(event)
+                new = not remembered and bool(event.get("conversation_id"))
+                if new:
+                    remembered = True
+                    self.conversation_id = str(event["conversation_id"])  # the header needs it
+                yield event  # before the storage write, so it never delays the first chunk
+                if new:  # the owner record is written while the app goes on generating
+                    recording = Overlapped(
+                        functools.partial(
+                            self.conversations.remember, self.conversation_id, self.chat.user
+                        )
+                    )
+        finally:
+            if recording is not None:
                 try:
-                    self.conversations.remember(self.conversation_id, self.chat.user)
-                except Exception as exc:  # noqa: BLE001 - the answer stands without the record
+                    recording.result()
+                except Exception as exc:  # noqa: BLE001 - the answer stands; the id then 404s
                     logger.warning(
                         "could not record conversation owner: %s", describe_exception(exc)
                     )

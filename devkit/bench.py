@@ -125,7 +125,7 @@ def measure_route(proc: PluginProcess, route: Route, n: int) -> RouteResult:
     for i in range(warm):
         proc.request(route.make(i), settings)
     ws = proc.workspace
-    pid = proc._proc.pid if proc._proc else 0  # noqa: SLF001 - the bench reads its own child
+    pid = proc._proc.pid if proc._proc else 0
     apps, fetches = len(ws.invocations), len(ws.fetches)
     cpu = _cpu_seconds(pid)
     samples = []
@@ -241,21 +241,24 @@ def routes() -> list[Route]:
               fixed(_post("/extension", moderation, key))),
         Route("GET /v1/parameters", "null",
               fixed(daemon_request_bytes("GET", "/v1/parameters", headers=get))),
-        Route("GET /v1/models", "null", fixed(daemon_request_bytes("GET", "/v1/models", headers=get))),
+        Route("GET /v1/models", "null",
+              fixed(daemon_request_bytes("GET", "/v1/models", headers=get))),
         Route("GET / diagnostics", "null", fixed(daemon_request_bytes("GET", "/", headers=get))),
         Route("404 fallback", "null", fixed(daemon_request_bytes("GET", "/nope", headers=get))),
     ]  # fmt: skip
 
 
-def run_routes(n: int) -> list[RouteResult]:
-    """Every route against the null plugin, both plugin processes alive at once."""
+def run_routes(n: int, only: str = "") -> list[RouteResult]:
+    """Every route (or those whose name contains ``only``, plus the baselines) against the
+    null plugin, both plugin processes alive at once."""
     results: list[RouteResult] = []
     with (
         PluginProcess(bench_workspace(), PROBE_ROOT) as null_proc,
         PluginProcess(bench_workspace()) as proc,
     ):
         for route in routes():
-            results.append(measure_route(null_proc if route.probe else proc, route, n))
+            if route.probe or only in route.name:
+                results.append(measure_route(null_proc if route.probe else proc, route, n))
     return results
 
 
@@ -348,12 +351,16 @@ def keyword_moderation(n: int) -> list[Result]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=300, help="timed requests per case")
+    parser.add_argument("--routes", default="", help="only routes whose name contains this")
+    parser.add_argument("--routes-only", action="store_true", help="skip the other sections")
     args = parser.parse_args(argv)
     print(f"Every route, process level, n = {args.n} per case (plugin over stdio behind the")
     print("daemon emulator; ratio = p50 over the baseline's p50, measured in the same run):")
     print()
-    for line in route_table(run_routes(args.n)):
+    for line in route_table(run_routes(args.n, args.routes)):
         print(line)
+    if args.routes_only:
+        return 0
     print()
     print("| keyword moderation | level | median µs | p90 µs |")
     print("|---|---|---|---|")

@@ -204,3 +204,20 @@ def test_one_endpoint_at_its_worst_fits_its_share_of_the_quota():
     per_endpoint = storage.used
     assert len([k for k in storage.data if "/idem/" in k]) <= idempotency.SLOTS
     assert per_endpoint * ENDPOINTS <= min(quota, DAEMON_DEFAULT_CAP)
+
+
+def test_on_daemons_before_0_5_7_a_leaking_quota_fails_cleanly_and_loses_no_owner():
+    """Daemons before 0.5.7 charge every overwrite in full: rewriting buckets uses the quota
+    up early — new records are then refused (503 upstream), never an existing one lost."""
+    storage = Storage(60_000, charge_overwrites=True)
+    owners = Conversations(Records(DirectStorage(storage), "ep"))
+    kept = []
+    with pytest.raises(StorageFull):
+        for i in range(10_000):
+            item = f"00000000-0000-4000-8000-{i:012d}"
+            owners.remember(item, f"user-{i}")
+            kept.append(item)
+    conversations.KNOWN.clear()
+    assert len(kept) > 50
+    for i, item in enumerate(kept):
+        owners.check(item, f"user-{i}")
