@@ -80,10 +80,10 @@ class RouteResult:
     app: float  # backwards invocations per request, by kind
     fetch: float
     storage: list[str]  # storage operations of one request (the last one timed)
+    base_p50_ms: float = 0.0  # the baseline's p50, measured interleaved with this route
 
-    def row(self, baselines: dict[str, RouteResult]) -> str:
-        base = baselines.get(self.baseline)
-        ratio = f"{self.p50_ms / base.p50_ms:.2f}×" if base and base is not self else "—"
+    def row(self) -> str:
+        ratio = f"{self.p50_ms / self.base_p50_ms:.2f}×" if self.base_p50_ms else "—"
         ops = "+".join(self.storage) or "0"
         trips = f"{self.app:g} app, {self.fetch:g} fetch, storage {ops}"
         return (
@@ -117,33 +117,45 @@ class Route:
     prepare: Callable[[PluginProcess, int], None] | None = None
 
 
-def measure_route(proc: PluginProcess, route: Route, n: int) -> RouteResult:
+def measure_route(
+    proc: PluginProcess, route: Route, n: int, baseline: tuple[PluginProcess, Route] | None = None
+) -> RouteResult:
+    """Time ``route``; with a ``baseline``, its requests alternate with the route's, so the
+    ratio compares the two under the same machine load."""
     settings = {} if route.probe else (route.settings or SETTINGS)
     warm = max(5, n // 10)
     if route.prepare is not None:
         route.prepare(proc, warm + n)
     for i in range(warm):
         proc.request(route.make(i), settings)
+        if baseline is not None:
+            baseline[0].request(baseline[1].make(i), {})
     ws = proc.workspace
     pid = proc._proc.pid if proc._proc else 0
     apps, fetches = len(ws.invocations), len(ws.fetches)
-    cpu = _cpu_seconds(pid)
-    samples = []
+    cpu = 0.0
+    samples, base_samples = [], []
     last_ops: list[str] = []
     for i in range(warm, warm + n):
+        if baseline is not None:
+            base_raw = baseline[1].make(i)
+            start = time.perf_counter()
+            baseline[0].request(base_raw, {})
+            base_samples.append((time.perf_counter() - start) * 1000)
         raw = route.make(i)
         ops_before = len(ws.storage.ops)
+        cpu_before = _cpu_seconds(pid)
         start = time.perf_counter()
         reply = proc.request(raw, settings)
         samples.append((time.perf_counter() - start) * 1000)
+        cpu += _cpu_seconds(pid) - cpu_before
         assert reply.status < 500, f"{route.name}: {reply.status} {reply.body[:200]!r}"
         last_ops = ws.storage.ops[ops_before:]
-    cpu = _cpu_seconds(pid) - cpu
     samples.sort()
     return RouteResult(
         route.name, route.baseline, statistics.median(samples), _percentile(samples, 0.95),
         cpu / n * 1e6, (len(ws.invocations) - apps) / n, (len(ws.fetches) - fetches) / n,
-        last_ops,
+        last_ops, statistics.median(base_samples) if base_samples else 0.0,
     )  # fmt: skip
 
 
@@ -249,30 +261,31 @@ def routes() -> list[Route]:
 
 
 def run_routes(n: int, only: str = "") -> list[RouteResult]:
-    """Every route (or those whose name contains ``only``, plus the baselines) against the
-    null plugin, both plugin processes alive at once."""
+    """Every route (or those whose name contains ``only``) and the null plugin's baselines,
+    both plugin processes alive at once; each route alternates with its baseline."""
     results: list[RouteResult] = []
     with (
         PluginProcess(bench_workspace(), PROBE_ROOT) as null_proc,
         PluginProcess(bench_workspace()) as proc,
     ):
-        for route in routes():
-            if route.probe or only in route.name:
-                results.append(measure_route(null_proc if route.probe else proc, route, n))
+        all_routes = routes()
+        baselines = {route.baseline: route for route in all_routes if route.probe}
+        for route in all_routes:
+            if route.probe:
+                results.append(measure_route(null_proc, route, n))
+            elif only in route.name:
+                pair = (null_proc, baselines[route.baseline])
+                results.append(measure_route(proc, route, n, pair))
     return results
 
 
-_BASELINES = {"null": 0, "invoke": 1, "invoke-completion": 2, "invoke-workflow": 3}
-
-
 def route_table(results: list[RouteResult]) -> list[str]:
-    baselines = {name: results[index] for name, index in _BASELINES.items()}
     lines = [
         "| route | daemon round trips per request | p50 ms | p95 ms | ratio (p50) | "
         "baseline | plugin CPU µs/request |",
         "|---|---|---|---|---|---|---|",
     ]
-    return lines + [result.row(baselines) for result in results]
+    return lines + [result.row() for result in results]
 
 
 def time_to_first_byte(n: int, first_delay: float = 0.2) -> list[tuple[str, float, float]]:
