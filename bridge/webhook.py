@@ -149,22 +149,25 @@ def receive(call: Call) -> Response:
     delivery = _delivery_key(scheme, signed, body)
     if not delivery:
         return _respond(_for_sender(scheme, body, _run(call, signed, body)))
-    prepared = _prepare_quietly(call, signed, body)
     # a provider's id names the delivery whatever its retries look like; the caller's
     # Idempotency-Key is bound to the request: its body and what the mappings read from it
     bound = delivery.startswith(KEY_SOURCE)
+    deliveries = Deliveries(call.records)
+    replayed = _safe(lambda: deliveries.replay(delivery))
+    if replayed is not None and not bound:
+        return _respond(replayed, replay=True)
+    prepared = _prepare_quietly(call, signed, body)
     fingerprint = ""
     if bound:
         seen = None if prepared is None else _seen(prepared[1])
         fingerprint = idempotency_fingerprint(body_bytes, seen)
-    deliveries = Deliveries(call.records)
     fresh = []
 
     def first_run() -> StoredResponse:
         # a copy answered by this process while this one waited to start replays from memory
-        replayed = deliveries.known(delivery)
-        if replayed is not None:
-            return replayed
+        known = deliveries.known(delivery)
+        if known is not None:
+            return known
         fresh.append(True)
         response = _for_sender(scheme, body, _run(call, signed, body, prepared))
         response = StoredResponse(
@@ -173,7 +176,6 @@ def receive(call: Call) -> Response:
         _safe(lambda: deliveries.remember(delivery, response))
         return response
 
-    replayed = _safe(lambda: deliveries.replay(delivery))
     response = replayed or FLIGHTS.run(f"{call.records.namespace}\x00{delivery}", first_run)
     if bound and response.fingerprint != fingerprint:
         raise BridgeError(

@@ -1,11 +1,13 @@
-"""Benchmarks: the bridge's per-request cost against a null endpoint on the same SDK.
+"""Benchmarks: the bridge's per-request cost against a null plugin on the same SDK.
 
-``python -m devkit.bench [--n 300]`` prints a Markdown table. Each case runs the same request
-many times after a warm-up and reports the median and p90 wall time; the *ratio* column
-divides by the null endpoint (``devkit/probe_plugin``'s ``GET /null``) measured the same
-way, so it tells what the bridge adds on top of what any plugin pays to the SDK.
-Levels: ``in-process`` (daemon bytes → SDK executor → Endpoint, no stdio) and ``process``
-(the plugin subprocess over stdio behind the daemon emulator).
+``./dev bench [--n 300] [--routes TEXT] [--routes-only]`` prints Markdown tables. The first
+has every route at process level (the plugin subprocess over stdio behind the daemon
+emulator): the daemon round trips of one request (app runs, ``fetch_app``, storage calls —
+counted on the emulated workspace), p50 and p95 wall time, the ratio of its p50 to the *null
+plugin*'s (``devkit/probe_plugin`` on the same SDK: ``GET /null``, or one app invoke of the
+same kind), and the plugin process's CPU per request. Each route's requests alternate with
+its baseline's, so both see the same machine load. Then: keyword moderation, per-chunk
+translation (in-process) and streaming time to first byte.
 """
 
 from __future__ import annotations
