@@ -11,7 +11,6 @@ app and answer per ``webhook_response``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import time
@@ -26,6 +25,7 @@ from bridge.aggregate import Aggregator, answer_text
 from bridge.auth import keys_match
 from bridge.body import BODY_LIMIT, NotJson, check_text, decode_text, parse_json, raw_body
 from bridge.call import Call
+from bridge.conversations import storage_full
 from bridge.errors import (
     BridgeError,
     describe_exception,
@@ -36,15 +36,19 @@ from bridge.errors import (
 )
 from bridge.gateway import AppFailure, AppKind, Reason, RunRequest, input_variables
 from bridge.idempotency import FLIGHTS, REPLAY_HEADER, Deliveries, StoredResponse
+from bridge.idempotency import fingerprint as idempotency_fingerprint
 from bridge.mapping import Mapped, map_request
+from bridge.records import Records
 from bridge.responses import body_response, dumps, json_response
-from bridge.slots import SlotStore
+from bridge.slots import BucketStore, StorageFull
 from bridge.verifiers.base import Secrets, SignedRequest, VerificationFailed
 
 logger = logging.getLogger(__name__)
 
 USER_CONVERSATIONS = "whconv"
-USER_CONVERSATION_SLOTS = 4096
+USER_CONVERSATION_BUCKETS = 128
+USER_CONVERSATION_CAPACITY = 16  # records of ~75 B: ≤ 160 KB per endpoint
+USER_CONVERSATION_SLOTS = USER_CONVERSATION_BUCKETS * USER_CONVERSATION_CAPACITY
 USER_CONVERSATION_TTL = 30 * 24 * 3600.0
 
 
@@ -153,35 +157,47 @@ def receive(call: Call) -> Response:
         return handshake
     call.settings.require("app", "webhook_inputs", "webhook_query", "webhook_user")
     call.settings.require_selects()
-    fingerprint = hashlib.sha256(body_bytes).hexdigest()[:32]
     delivery = _delivery_key(scheme, signed, body)
     if not delivery:
         return _respond(_for_sender(scheme, body, _run(call, signed, body)))
+    # a provider's id names the delivery whatever its retries look like; the caller's
+    # Idempotency-Key is bound to the request: its body and what the mappings read from it
+    bound = delivery.startswith(KEY_SOURCE)
     deliveries = Deliveries(call.records)
+    replayed = _safe(lambda: deliveries.replay(delivery))
+    if replayed is not None and not bound:
+        return _respond(replayed, replay=True)
+    prepared = _prepare_quietly(call, signed, body)
+    fingerprint = ""
+    if bound:
+        seen = None if prepared is None else _seen(prepared[1])
+        fingerprint = idempotency_fingerprint(body_bytes, seen)
     fresh = []
 
     def first_run() -> StoredResponse:
-        # checked again here: a copy may have been answered while this one waited to start
-        replayed = _safe(lambda: deliveries.replay(delivery))
-        if replayed is not None:
-            return replayed
+        # a copy answered by this process while this one waited to start replays from memory
+        known = deliveries.known(delivery)
+        if known is not None:
+            return known
         fresh.append(True)
-        response = _for_sender(scheme, body, _run(call, signed, body))
+        response = _for_sender(scheme, body, _run(call, signed, body, prepared))
         response = StoredResponse(
             response.status, response.content_type, response.body, fingerprint
         )
         _safe(lambda: deliveries.remember(delivery, response))
         return response
 
-    replayed = _safe(lambda: deliveries.replay(delivery))
-    response = replayed or FLIGHTS.run(f"{call.endpoint_id}\x00{delivery}", first_run)
-    if response.fingerprint and response.fingerprint != fingerprint:
+    response = replayed or FLIGHTS.run(f"{call.records.namespace}\x00{delivery}", first_run)
+    if bound and response.fingerprint != fingerprint:
         raise BridgeError(
             422,
             "idempotency_key_reused",
-            "This delivery id was already used for a different request body.",
+            "This Idempotency-Key was already used for a different request.",
         )
     return _respond(response, replay=not fresh)
+
+
+KEY_SOURCE = "key:"
 
 
 def _delivery_key(scheme: str, signed: SignedRequest, body: Any) -> str:
@@ -190,7 +206,7 @@ def _delivery_key(scheme: str, signed: SignedRequest, body: Any) -> str:
     header = signed.header("idempotency-key")
     if provider and provider != header:
         return f"{scheme}:{provider}"
-    return f"key:{header}" if header else ""
+    return f"{KEY_SOURCE}{header}" if header else ""
 
 
 def _for_sender(scheme: str, body: Any, response: StoredResponse) -> StoredResponse:
@@ -276,12 +292,34 @@ def _respond(stored: StoredResponse, *, replay: bool = False) -> Response:
 # -- running the app ---------------------------------------------------------------------------
 
 
-def _run(call: Call, signed: SignedRequest, body: Any) -> StoredResponse:
+_Prepared = tuple[list[dict[str, Any]], Mapped]
+
+
+def _prepare(call: Call, signed: SignedRequest, body: Any) -> _Prepared:
+    """The app's input controls and the mapped delivery."""
+    controls = input_variables(call.gateway.parameters(call.settings.app_id))
+    doc = document(signed, body, call.path, call.settings.webhook_signature_header)
+    return controls, map_request(call.settings, doc, controls)
+
+
+def _prepare_quietly(call: Call, signed: SignedRequest, body: Any) -> _Prepared | None:
+    """:func:`_prepare`, or None when it fails (:func:`_run` then renders the failure)."""
+    try:
+        return _prepare(call, signed, body)
+    except BridgeError:
+        return None
+
+
+def _seen(mapped: Mapped) -> list[Any]:
+    return [mapped.inputs, mapped.query, mapped.user, mapped.conversation_id]
+
+
+def _run(
+    call: Call, signed: SignedRequest, body: Any, prepared: _Prepared | None = None
+) -> StoredResponse:
     """Map, run and render; app failures are rendered too (and remembered if not 5xx)."""
     try:
-        controls = input_variables(call.gateway.parameters(call.settings.app_id))
-        doc = document(signed, body, call.path, call.settings.webhook_signature_header)
-        mapped = map_request(call.settings, doc, controls)
+        controls, mapped = prepared or _prepare(call, signed, body)
         result, kind = _run_app(call, mapped, controls, body)
         return _render(call.settings.webhook_response, result, kind)
     except BridgeError as error:
@@ -298,9 +336,7 @@ def _run_app(
     query_variable = call.settings.query_variable or "query"
     if query_variable in declared and query_variable not in inputs:
         inputs[query_variable] = query
-    conversations = SlotStore(
-        call.records, USER_CONVERSATIONS, slots=USER_CONVERSATION_SLOTS, ttl=USER_CONVERSATION_TTL
-    )
+    conversations = user_conversations(call.records)
     owners = call.conversations
     conversation_id = mapped.conversation_id
     if conversation_id:  # named by the caller: only its owner may continue it
@@ -318,10 +354,25 @@ def _run_app(
         result, kind = _blocking(call, RunRequest(run.app_id, inputs, query, "", mapped.user))
     new_conversation = result.get("conversation_id")
     if kind is AppKind.CHAT and new_conversation and new_conversation != conversation_id:
-        _safe(lambda: owners.remember(new_conversation, mapped.user))
-        if mapped.user:
-            _safe(lambda: conversations.put(mapped.user, new_conversation))
+        try:  # a conversation nobody owns is never handed out: the delivery fails instead
+            owners.remember(new_conversation, mapped.user)
+            if mapped.user:
+                conversations.put(mapped.user, new_conversation)
+        except StorageFull as exc:
+            logger.warning("could not record webhook conversation: %s", describe_exception(exc))
+            raise storage_full() from None
     return result, kind
+
+
+def user_conversations(records: Records) -> BucketStore:
+    """External user (``webhook_user``) → their current conversation, per endpoint."""
+    return BucketStore(
+        records,
+        USER_CONVERSATIONS,
+        buckets=USER_CONVERSATION_BUCKETS,
+        capacity=USER_CONVERSATION_CAPACITY,
+        ttl=USER_CONVERSATION_TTL,
+    )
 
 
 def _blocking(call: Call, run: RunRequest) -> tuple[dict, AppKind]:
