@@ -4,48 +4,130 @@ Every plugin call to an app runs as the same Dify end user, so Dify itself canno
 one caller out of another's conversation. The bridge records, per endpoint, which
 ``user`` created each conversation (as a SHA-256 digest, not the id itself) and refuses
 any ``conversation_id`` it did not create for that user — without invoking the app.
+
 Records last 30 days, are renewed when used in their second half, and live in a bounded
-:class:`~bridge.slots.SlotStore` of ``SLOTS`` records per endpoint.
+:class:`~bridge.slots.BucketStore` (``BUCKETS`` × ``CAPACITY`` per endpoint). An unexpired
+record is never evicted: when its bucket is full, a new conversation fails with 503
+``storage_full`` (after the app ran, the caller is told; the conversation is simply never
+reachable) instead of silently dropping someone's ownership.
+
+An owner never changes, so the process remembers what it read or wrote
+(:data:`KNOWN`, bounded): a continued conversation this process has seen costs no storage
+call at all. Only :meth:`Conversations.forget` (Dify no longer knows the conversation)
+removes a record, and it clears the memory too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+from collections import OrderedDict
 
-from bridge.errors import describe_exception, not_found
+from bridge.errors import BridgeError, describe_exception, not_found
 from bridge.records import Records
-from bridge.slots import SlotStore
+from bridge.slots import BucketStore, StorageFull
 
 logger = logging.getLogger(__name__)
 
 KIND = "conv"
 TTL = 30 * 24 * 3600.0
-SLOTS = 8192  # × ~150 B per record ≈ 1.2 MB per endpoint at most
+BUCKETS = 256
+CAPACITY = 16  # records of ~63 B: a bucket ≤ 1.1 KB; 256 buckets ≤ 270 KB per endpoint
+SLOTS = BUCKETS * CAPACITY  # records per endpoint at most (the name 0.5.0 used)
 NOT_EXISTS = "Conversation Not Exists."
 
 
+def storage_full(what: str = "conversation") -> BridgeError:
+    return BridgeError(
+        503,
+        "storage_full",
+        f"The {what} could not be recorded: App Bridge's storage for this endpoint is full "
+        "or unavailable. Try again later.",
+    )
+
+
+class _Known:
+    """Owners this process has read or written: (namespace, conversation) → (owner, expiry)."""
+
+    def __init__(self, capacity: int = 8192) -> None:
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
+
+    def get(self, key: tuple[str, str]) -> tuple[str, float] | None:
+        with self._lock:
+            return self._items.get(key)
+
+    def put(self, key: tuple[str, str], owner: str, expires_at: float) -> None:
+        with self._lock:
+            self._items[key] = (owner, expires_at)
+            self._items.move_to_end(key)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+
+    def drop(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+KNOWN = _Known()
+
+
 def _owner(user: str) -> str:
-    return hashlib.sha256(user.encode()).hexdigest()[:32]
+    return hashlib.sha256(user.encode()).hexdigest()[:24]
 
 
 class Conversations:
     def __init__(self, records: Records) -> None:
-        self._store = SlotStore(records, KIND, slots=SLOTS, ttl=TTL)
+        self._records = records
+        self._store = BucketStore(records, KIND, buckets=BUCKETS, capacity=CAPACITY, ttl=TTL)
+
+    def _known_key(self, conversation_id: str) -> tuple[str, str]:
+        return (self._records.namespace, conversation_id)
 
     def check(self, conversation_id: str, user: str) -> None:
-        """Raise 404 ``not_found`` unless ``user`` created ``conversation_id`` here."""
+        """Raise 404 ``not_found`` unless ``user`` created ``conversation_id`` here.
+
+        No storage call when this process knows the owner and the record is in its first
+        half of life; otherwise one ``get`` (plus a renewal write in the second half).
+        """
+        owner, key = _owner(user), self._known_key(conversation_id)
+        known = KNOWN.get(key)
+        now = self._records.now()
+        if known is not None and known[1] > now:
+            if known[0] != owner:
+                raise not_found(NOT_EXISTS)
+            if known[1] - now >= TTL / 2:
+                return
         entry = self._store.entry(conversation_id)
-        if entry is None or entry.value != _owner(user):
+        if entry is None or entry.value != owner:
             raise not_found(NOT_EXISTS)
+        KNOWN.put(key, owner, entry.expires_at)
         if self._store.remaining(entry) < TTL / 2:
             try:
-                self._store.put(conversation_id, entry.value)
-            except Exception as exc:  # noqa: BLE001 - renewal is best effort; the check passed
+                self._put(conversation_id, owner)
+            except StorageFull as exc:  # renewal is best effort; the check passed
                 logger.warning("could not renew conversation record: %s", describe_exception(exc))
 
     def remember(self, conversation_id: str, user: str) -> None:
-        self._store.put(conversation_id, _owner(user))
+        """Record ``user`` as the owner (one ``get`` + one ``set``).
+
+        Raises :class:`~bridge.slots.StorageFull` when the record cannot be kept.
+        """
+        self._put(conversation_id, _owner(user))
+
+    def _put(self, conversation_id: str, owner: str) -> None:
+        self._store.put(conversation_id, owner)
+        KNOWN.put(self._known_key(conversation_id), owner, self._records.now() + TTL)
 
     def forget(self, conversation_id: str) -> None:
-        self._store.delete(conversation_id)
+        KNOWN.drop(self._known_key(conversation_id))
+        try:
+            self._store.delete(conversation_id)
+        except Exception as exc:  # noqa: BLE001 - the record then expires on its own
+            logger.warning("could not forget conversation record: %s", describe_exception(exc))

@@ -1,7 +1,9 @@
 """CORS for browser callers, from ``cors_allowed_origins`` (SPEC §2).
 
-Empty setting → no CORS headers at all. Otherwise a request whose ``Origin`` is listed (or
-``*`` is listed) gets ``Access-Control-Allow-Origin`` echoing it, and a preflight
+Empty setting → no CORS headers at all. Otherwise every response carries ``Vary: Origin``
+(whether CORS headers are present depends on the caller's ``Origin``, so a shared cache must
+not serve one origin's answer to another), a request whose ``Origin`` is listed (or ``*`` is
+listed) gets ``Access-Control-Allow-Origin`` echoing it, and a preflight
 ``OPTIONS`` for a route and method that exist gets ``204`` with the allowed methods and
 headers. Dify routes every ``OPTIONS`` to the plugin only when an endpoint declares it, so
 the catch-all ``OPTIONS`` endpoints answer preflights.
@@ -26,9 +28,11 @@ def _allowed(settings: Settings, origin: str) -> bool:
 
 
 def cors_headers(settings: Settings, headers: HeaderMap) -> dict[str, str]:
+    if not settings.cors_allowed_origins:
+        return {}
     origin = (headers.get("Origin") or "").strip()
     if not _allowed(settings, origin):
-        return {}
+        return {"Vary": "Origin"}  # the answer depends on Origin even when it is refused
     return {
         "Access-Control-Allow-Origin": origin,
         "Access-Control-Expose-Headers": EXPOSED_HEADERS,
@@ -40,8 +44,10 @@ def preflight(settings: Settings, headers: HeaderMap, path: str) -> Response | N
     """A 204 answer to an allowed preflight, or None (then the route's 404/405 applies)."""
     wanted = (headers.get("Access-Control-Request-Method") or "").upper()
     methods = allowed_methods(path)
-    if not wanted or wanted not in methods or not (base := cors_headers(settings, headers)):
+    origin = (headers.get("Origin") or "").strip()
+    if not wanted or wanted not in methods or not _allowed(settings, origin):
         return None
+    base = cors_headers(settings, headers)
     response = Response(status=204)
     response.headers.update(base)
     response.headers.update({

@@ -25,6 +25,7 @@ SETTING_NAMES = (
     "query_variable",
     "webhook_verification",
     "webhook_secret",
+    "webhook_token",
     "webhook_signature_header",
     "webhook_inputs",
     "webhook_query",
@@ -47,6 +48,12 @@ class SettingStatus:
     detail: str
 
 
+# What a caller without the key may read about a problem: never which scheme or mode is
+# configured (a problem's message can name it), only that the setting needs attention.
+HIDDEN_PROBLEM = "needs attention (present the API key to see why)"
+PUBLIC_PROBLEMS = frozenset({"api_key"})  # "is not set" is all it can say
+
+
 def setting_statuses(settings: Settings, raw: dict, *, reveal: bool) -> list[SettingStatus]:
     """One row per setting; values only when ``reveal`` and never for secrets."""
     rows = []
@@ -54,7 +61,8 @@ def setting_statuses(settings: Settings, raw: dict, *, reveal: bool) -> list[Set
         problem = settings.problem(name)
         present = bool(raw.get(name)) if name != "app" else bool(settings.app_id)
         if problem is not None:
-            rows.append(SettingStatus(name, "problem", problem.message))
+            shown = problem.message if reveal or name in PUBLIC_PROBLEMS else HIDDEN_PROBLEM
+            rows.append(SettingStatus(name, "problem", shown))
         elif not present:
             rows.append(SettingStatus(name, "not set", "optional; default applies"))
         elif name in SECRET_SETTINGS or not reveal:

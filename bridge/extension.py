@@ -163,6 +163,7 @@ def _app_verdict(call: Call, point: str, params: dict[str, Any], text: str) -> V
 
 
 def _decide(call: Call, point: str, params: dict[str, Any], texts: list[str], text: str) -> Verdict:
+    call.settings.require("moderation_mode")  # never moderate with a guessed mode
     mode = call.settings.moderation_mode
     if mode in ("keywords", "keywords_and_app"):
         verdict = _keyword_verdict(call, texts)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
+from bridge.body import check_text, check_value
 from bridge.errors import BridgeError
 from bridge.lines import app_request, check_invocation
 
@@ -240,6 +241,17 @@ class _ParametersCache:
 PARAMETERS = _ParametersCache()
 
 
+def check_run(run: RunRequest) -> None:
+    """400 when the run carries what Dify cannot take (too deep, NUL, lone surrogates).
+
+    Bodies are checked as they are parsed (:mod:`bridge.body`); this is the one net under
+    every route, whatever the values came from (mappings, headers, query strings).
+    """
+    check_value(run.inputs, "inputs")
+    for name, text in (("query", run.query), ("user", run.user)):
+        check_text(text, name)
+
+
 class AppGateway:
     """Runs one app for one request.
 
@@ -263,9 +275,11 @@ class AppGateway:
     def events(self, run: RunRequest) -> Iterator[dict[str, Any]]:
         """Dify's event dicts, as they arrive; failures raised as :class:`AppFailure`.
 
-        The app's mode is learned from the first event. An invocation too large for one
-        daemon line is refused (413) before anything is sent.
+        The app's mode is learned from the first event. What the run carries is checked
+        first (:func:`check_run`): every route's values meet the same bounds; then an
+        invocation too large for one daemon line is refused (413) before anything is sent.
         """
+        check_run(run)
         request = app_request(
             run.app_id,
             run.query,

@@ -9,27 +9,49 @@ arriving at the same moment could both run. Within one plugin process (Dify's lo
 runtime runs one) concurrent copies are single-flighted: the second waits for the first
 and replays its response. Across plugin instances (serverless) a copy that arrives before
 the first has finished may run again. Only successes and deterministic failures (400, 404,
-413, 415, 422) are remembered; after a 429 or 5xx the sender's retry runs again. A key is
-bound to the request body that first used it: the same key with another body is refused
-with 422, never answered with someone else's response. Ids are namespaced by their source
-(the provider's id per scheme, or the ``Idempotency-Key`` header). Records expire after
-24 h and live in a :class:`~bridge.slots.SlotStore` of ``SLOTS`` records per endpoint, so
-storage is bounded (bodies above ``MAX_BODY`` are not kept; their replay says so).
+413, 415, 422) are remembered; after a 429 or 5xx the sender's retry runs again.
+
+What identifies a delivery (issue #10 item 7): a *provider's* delivery id names one
+delivery whatever the body of its retries (LINE sets ``deliveryContext.isRedelivery``,
+Slack adds ``X-Slack-Retry-Num``, every signed retry carries a new signature or timestamp),
+so it is replayed regardless of the body. An ``Idempotency-Key`` is the caller's word: it is
+bound to the request that first used it — its body and what the endpoint's mappings read
+from headers and query (:func:`fingerprint`) — and another request under the same key is
+refused with 422, never answered with someone else's response.
+
+Ids are namespaced by their source (the provider's id per scheme, or the header). Records
+expire after ``TTL`` (24 h): that is also the bound on replaying a captured delivery of a
+scheme that signs no timestamp (Meta; GitHub, GitLab and Shopify, whose delivery header is
+not signed) — within 24 h a replay is answered from the record and runs nothing; later it
+runs again, so rotate a leaked secret. Slack, Stripe, Standard Webhooks and Discord refuse
+replays after 300 s by their signed timestamp.
+
+Layout: one record per slot, ``SLOTS`` slots per endpoint, the slot chosen by a hash of the
+id: a lookup is one ``get``; a new record one ``set`` (plus a ``delete`` of the slot's older
+record, so the daemon's quota is never charged twice for one key). A new delivery takes its
+slot even from an unexpired record of another delivery (whose retry would then run again):
+deliveries are not ownership. Bodies above ``MAX_BODY`` are not kept; their replay says so.
+Answers this process gave are also kept in memory (:data:`KNOWN`, bounded, same expiry), so
+a retry reaching the process that answered costs no storage call.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
-from bridge.records import Records
+from bridge.records import Entry, Records
 from bridge.singleflight import SingleFlight
-from bridge.slots import SlotStore
 
 KIND = "idem"
 TTL = 24 * 3600.0
-SLOTS = 2048
-MAX_BODY = 2048  # bytes kept for replay; 2048 slots × ~2.8 KB ≈ 5.7 MB at most per endpoint
+SLOTS = 512
+MAX_BODY = 1024  # bytes kept for replay: a record ≤ ~1.6 KB, 512 slots ≤ 820 KB per endpoint
 REPLAY_HEADER = "Idempotent-Replay"
 FLIGHTS = SingleFlight(ttl=0)  # joins concurrent copies only; storage remembers for 24 h
 
@@ -70,14 +92,83 @@ class StoredResponse:
         return cls(status, str(record.get("t") or "application/json"), body, fingerprint)
 
 
+def fingerprint(body: bytes, seen: object = None) -> str:
+    """Digest of a request for ``Idempotency-Key`` binding: its body and ``seen`` — what the
+    endpoint's mappings took from it (inputs, query, user, conversation), which covers every
+    header and query parameter they read."""
+    digest = hashlib.sha256(body)
+    if seen is not None:
+        digest.update(b"\x00" + json.dumps(seen, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:32]
+
+
+class _Known:
+    """Responses this process stored: (namespace, delivery) → (expiry, response). Bounded."""
+
+    def __init__(self, capacity: int = 2048) -> None:
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[str, str], tuple[float, StoredResponse]] = OrderedDict()
+
+    def get(self, key: tuple[str, str], now: float) -> StoredResponse | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or item[0] <= now:
+                return None
+            return item[1]
+
+    def put(self, key: tuple[str, str], response: StoredResponse, expires_at: float) -> None:
+        with self._lock:
+            self._items[key] = (expires_at, response)
+            self._items.move_to_end(key)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+KNOWN = _Known()
+
+
 class Deliveries:
     def __init__(self, records: Records) -> None:
-        self._store = SlotStore(records, KIND, slots=SLOTS, ttl=TTL)
+        self._records = records
+        self._occupied: dict[str, bool] = {}  # slot → held a record when this request read it
+
+    def _slot(self, delivery_id: str) -> tuple[str, str]:
+        digest = hashlib.sha256(delivery_id.encode()).digest()
+        return f"{int.from_bytes(digest[:8], 'big') % SLOTS:05d}", digest[16:32].hex()
+
+    def known(self, delivery_id: str) -> StoredResponse | None:
+        """The response this process stored for ``delivery_id`` (no storage call)."""
+        return KNOWN.get((self._records.namespace, delivery_id), self._records.now())
 
     def replay(self, delivery_id: str) -> StoredResponse | None:
-        return StoredResponse.from_record(self._store.get(delivery_id))
+        """The stored response: from memory, else one ``get``."""
+        known = self.known(delivery_id)
+        if known is not None:
+            return known
+        slot, tag = self._slot(delivery_id)
+        entry: Entry | None = self._records.entry(KIND, slot)  # an expired record is deleted
+        self._occupied[slot] = entry is not None
+        record: Any = entry.value if entry is not None else None
+        if not isinstance(record, dict) or record.get("id") != tag:
+            return None
+        return StoredResponse.from_record(record.get("v"))
 
     def remember(self, delivery_id: str, response: StoredResponse) -> None:
         """Keep successes and deterministic failures; not 429/5xx (a retry may succeed)."""
-        if 200 <= response.status < 300 or response.status in REMEMBERED_ERRORS:
-            self._store.put(delivery_id, response.to_record())
+        if not (200 <= response.status < 300 or response.status in REMEMBERED_ERRORS):
+            return
+        slot, tag = self._slot(delivery_id)
+        occupied = self._occupied.get(slot)
+        if occupied:
+            self._records.delete(KIND, slot)
+        self._records.put(
+            KIND, slot, {"id": tag, "v": response.to_record()}, TTL, new=occupied is not None
+        )
+        kept = StoredResponse.from_record(response.to_record())
+        if kept is not None:
+            KNOWN.put((self._records.namespace, delivery_id), kept, self._records.now() + TTL)

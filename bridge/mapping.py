@@ -27,6 +27,7 @@ from typing import Any
 import jmespath
 from jmespath.exceptions import JMESPathError
 
+from bridge.body import MAX_INT_DIGITS
 from bridge.errors import BridgeError, invalid_param, invalid_setting
 from bridge.settings import Settings, coerce_bool
 
@@ -94,7 +95,11 @@ def coerce(name: str, value: Any, control: Mapping[str, Any] | None) -> Any:
             raise invalid_param(f"input '{name}' must be a number.", param=name)
         if isinstance(value, int):
             return value
-        text = repr(value) if isinstance(value, float) else str(value).strip()
+        text = repr(value) if isinstance(value, float) else as_text(value).strip()
+        if len(text) > MAX_INT_DIGITS:
+            raise invalid_param(
+                f"input '{name}' must be a number of at most {MAX_INT_DIGITS} digits.", param=name
+            )
         number = float(text) if _NUMBER.fullmatch(text) else math.nan
         if not math.isfinite(number):
             raise invalid_param(

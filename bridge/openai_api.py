@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import time
@@ -38,9 +39,10 @@ from bridge.errors import (
     invalid_param,
 )
 from bridge.gateway import AppFailure, AppKind, Reason, RunRequest, input_variables, kind_of_event
+from bridge.overlap import Overlapped
 from bridge.responses import json_response, stream_response
 from bridge.sse import DONE, KEEPALIVE_COMMENT, data_frame, with_keepalive
-from bridge.transcripts import AnswerDigest, Transcripts, Turn
+from bridge.transcripts import AnswerDigest, Transcripts, Turn, endpoint_secret
 
 logger = logging.getLogger(__name__)
 
@@ -158,9 +160,10 @@ class _Completion:
     def __init__(self, call: Call, chat: ChatRequest) -> None:
         self.call = call
         self.chat = chat
-        self.transcripts = Transcripts(call.records)
+        self.transcripts = Transcripts(call.records, endpoint_secret(call.settings.api_key))
         self.conversations = call.conversations
         self.model = call.settings.model_name
+        self.continued = False  # found from the history: its record is replaced afterwards
         self.conversation_id = self._find_conversation()
         self.started = int(time.time())
 
@@ -169,7 +172,9 @@ class _Completion:
         if explicit:
             self.conversations.check(explicit, self.chat.user)
             return explicit
-        return self.transcripts.conversation_for(self.chat.history, self.chat.user) or ""
+        found = self.transcripts.conversation_for(self.chat.history, self.chat.user) or ""
+        self.continued = bool(found)
+        return found
 
     def _run_request(self, conversation_id: str) -> RunRequest:
         call, chat = self.call, self.chat
@@ -200,33 +205,49 @@ class _Completion:
 
     def _events(self, conversation_id: str) -> Iterator[dict[str, Any]]:
         remembered = bool(conversation_id)
-        for event in self.call.gateway.events(self._run_request(conversation_id)):
-            if event.get("event") == "error":
-                raise error_from_event(event)
-            new = not remembered and bool(event.get("conversation_id"))
-            if new:
-                remembered = True
-                self.conversation_id = str(event["conversation_id"])  # the header needs it now
-            yield event  # before the storage write, so it never delays the first chunk
-            if new:
+        recording: Overlapped | None = None
+        try:
+            for event in self.call.gateway.events(self._run_request(conversation_id)):
+                if event.get("event") == "error":
+                    raise error_from_event(event)
+                new = not remembered and bool(event.get("conversation_id"))
+                if new:
+                    remembered = True
+                    self.conversation_id = str(event["conversation_id"])  # the header needs it
+                yield event  # before the storage write, so it never delays the first chunk
+                if new:  # the owner record is written while the app goes on generating
+                    recording = Overlapped(
+                        functools.partial(
+                            self.conversations.remember, self.conversation_id, self.chat.user
+                        )
+                    )
+        finally:
+            if recording is not None:
                 try:
-                    self.conversations.remember(self.conversation_id, self.chat.user)
-                except Exception as exc:  # noqa: BLE001 - the answer stands without the record
+                    recording.result()
+                except Exception as exc:  # noqa: BLE001 - the answer stands; the id then 404s
                     logger.warning(
                         "could not record conversation owner: %s", describe_exception(exc)
                     )
 
     def _answer_digest(self, kind: AppKind | None) -> AnswerDigest | None:
         """Where a chat app's answer is digested as it goes (only chat apps continue)."""
-        return AnswerDigest(self.chat.turns, self.chat.user) if kind is AppKind.CHAT else None
+        if kind is not AppKind.CHAT:
+            return None
+        return self.transcripts.answer_digest(self.chat.turns, self.chat.user)
 
     def _finish(self, answer: AnswerDigest | None) -> None:
         """Remember the answered transcript so the next turn continues this conversation."""
-        key = answer.hexdigest() if answer is not None else None
-        if key is None or not self.conversation_id:
+        if answer is None or not self.conversation_id:
             return
         try:
-            self.transcripts.remember_digest(key, self.conversation_id)
+            self.transcripts.remember_answer(
+                self.chat.turns,
+                answer,
+                self.chat.user,
+                self.conversation_id,
+                replaces=self.chat.history if self.continued else None,
+            )
         except Exception as exc:  # noqa: BLE001 - continuity is best effort; the answer stands
             logger.warning("could not remember transcript: %s", describe_exception(exc))
 

@@ -16,13 +16,24 @@ Every attempt carries the same ``webhook-id`` and the same body, so receivers ca
 ``webhook-timestamp`` and the signature are made afresh per attempt, as the spec allows, so a
 retry is never rejected as stale by the receiver's 5-minute replay window.
 
+Deadlines: ``timeout`` bounds each attempt as a whole — connecting, sending and receiving the
+complete response — not just each network read, so a receiver that drips its answer a byte at
+a time cannot hold an attempt longer (under gevent, as in the plugin process, a
+``gevent.Timeout`` enforces it; elsewhere every read is bounded by what is left). ``deadline``
+(default :data:`DEFAULT_DEADLINE`) bounds the whole delivery, retries and waits included: no
+attempt starts or waits past it.
+
 Destinations (server-side request forgery guard): before every attempt the URL's host is resolved
 with :func:`socket.getaddrinfo` (for the URL's port), and the delivery is refused with a
-:class:`WebhookInputError` — nothing but the DNS lookup happens — if ANY resolved address is not
-globally routable: loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7), link-local and cloud
-metadata (169.254/16, fe80::/10), CGNAT (100.64/10), unspecified, multicast, reserved and
-documentation ranges, including IPv4 embedded in IPv6 (``::ffff:127.0.0.1``, 6to4, NAT64) and
-legacy literals (``0x7f000001``, ``127.1``). ``localhost`` and ``*.localhost`` count as loopback.
+:class:`WebhookInputError` — nothing but the DNS lookup happens — if ANY resolved address is on
+the explicit deny list (:data:`DENIED_IPV4`, :data:`DENIED_IPV6`: every IANA special-purpose
+range — loopback, private, shared/CGNAT, link-local, documentation, benchmarking, protocol
+assignments such as 192.0.0.0/24, multicast, reserved — and cloud metadata / host services such
+as 169.254.169.254, 168.63.129.16, 100.100.100.200, fd00:ec2::254), or is IPv6 outside global
+unicast ``2000::/3``. IPv4 embedded in IPv6 (``::ffff:127.0.0.1``, NAT64 ``64:ff9b::/96``,
+6to4) is judged by the IPv4 address, and legacy literals (``0x7f000001``, ``127.1``) by the
+address they denote. The list is the module's own, so no Python release changes the answer.
+``localhost`` and ``*.localhost`` count as loopback.
 The only way to reach such an address is an ``allowed_hosts`` entry that EXACTLY names the URL's
 host (a name or an IP literal, optionally with ``:port``); a wildcard such as ``*.example.com``
 never unlocks a non-public address. :func:`check_url` applies the same rule to IP literals
@@ -55,7 +66,8 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -63,8 +75,13 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import gevent
 import httpx
+from gevent import monkey
 from standardwebhooks.webhooks import Webhook
+
+from bridge.body import MAX_DEPTH, check_value
+from bridge.errors import BridgeError
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +96,8 @@ MAX_RETRY_AFTER = 30.0
 MAX_EVENT_TYPE = 200
 MAX_WEBHOOK_ID = 256
 MAX_ADDRESSES = 4  # resolved addresses tried per attempt when connections are refused
+MAX_PAYLOAD_DEPTH = MAX_DEPTH  # the same bound as request bodies (bridge.body)
+DEFAULT_DEADLINE = 60.0  # seconds for a whole delivery, every attempt and wait included
 SCHEMES = ("http", "https")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _WEBHOOK_ID_RE = re.compile(rf"^[\x21-\x7e]{{1,{MAX_WEBHOOK_ID}}}$")
@@ -86,8 +105,54 @@ _HOST_RE = re.compile(r"^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$|^[0-9a-f:.]*:[0-9a-
 _CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")
 # inet_aton's legacy IPv4 forms: 0x7f000001, 2130706433, 127.1, 0177.0.0.1
 _LEGACY_IPV4_RE = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$")
-_CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
-_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+
+# -- the SSRF deny list: explicit, so no Python release changes what is refused -------------
+# IANA IPv4/IPv6 Special-Purpose Address Registries (every entry, whether or not IANA marks it
+# globally reachable), private and shared space, and cloud metadata / host services.
+DENIED_IPV4 = tuple(
+    ipaddress.IPv4Network(net)
+    for net in (
+        "0.0.0.0/8",  # "this network"
+        "10.0.0.0/8",  # private
+        "100.64.0.0/10",  # shared address space (CGNAT; Alibaba metadata 100.100.100.200)
+        "127.0.0.0/8",  # loopback
+        "169.254.0.0/16",  # link-local (AWS/GCP/Azure/OCI metadata 169.254.169.254, ECS .170.2)
+        "172.16.0.0/12",  # private
+        "192.0.0.0/24",  # IETF protocol assignments (incl. 192.0.0.192)
+        "192.0.2.0/24",  # TEST-NET-1
+        "192.31.196.0/24",  # AS112-v4
+        "192.52.193.0/24",  # AMT
+        "192.88.99.0/24",  # deprecated 6to4 relay anycast
+        "192.168.0.0/16",  # private
+        "192.175.48.0/24",  # AS112 direct delegation
+        "198.18.0.0/15",  # benchmarking
+        "198.51.100.0/24",  # TEST-NET-2
+        "203.0.113.0/24",  # TEST-NET-3
+        "224.0.0.0/4",  # multicast
+        "240.0.0.0/4",  # reserved, and 255.255.255.255 broadcast
+        "168.63.129.16/32",  # Azure WireServer (host platform services)
+    )
+)
+DENIED_IPV6 = tuple(
+    ipaddress.IPv6Network(net)
+    for net in (
+        "64:ff9b:1::/48",  # local-use NAT64
+        "100::/64",  # discard-only
+        "2001::/23",  # IETF protocol assignments (Teredo, benchmarking, ORCHID, AMT…)
+        "2001:db8::/32",  # documentation
+        "2620:4f:8000::/48",  # AS112 direct delegation
+        "3fff::/20",  # documentation
+        "5f00::/16",  # SRv6 SIDs
+        "fc00::/7",  # unique local (AWS metadata fd00:ec2::254)
+        "fe80::/10",  # link-local
+        "fec0::/10",  # deprecated site-local
+        "ff00::/8",  # multicast
+    )
+)
+_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")  # everything else (::1, ::/96…) is refused
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+_NAT64_WKP = ipaddress.IPv6Network("64:ff9b::/96")
+_SIXTOFOUR = ipaddress.IPv6Network("2002::/16")
 _NOT_PUBLIC = (
     "webhooks can only go to public addresses; to allow it, an admin must list this exact host "
     "in the provider's allowed hosts (a *. wildcard is not enough)"
@@ -263,45 +328,32 @@ def _show_rule(rule: _HostRule) -> str:
 
 
 def is_public_address(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """True if ``address`` (and any IPv4 address embedded in it) is globally routable."""
+    """True if ``address`` (and any IPv4 address embedded in it) may receive webhooks.
+
+    Decided by the explicit lists :data:`DENIED_IPV4` / :data:`DENIED_IPV6` (and IPv6 must be
+    global unicast, ``2000::/3``), never by :mod:`ipaddress`'s ``is_global``/``is_private``,
+    whose answers change between Python patch releases.
+    """
     if isinstance(address, str):
         try:
             address = ipaddress.ip_address(address.split("%", 1)[0])
         except ValueError:
             return False
-    return all(_is_public(candidate) for candidate in _with_embedded(address))
+    if isinstance(address, ipaddress.IPv4Address):
+        return not any(address in net for net in DENIED_IPV4)
+    embedded = _embedded_ipv4(address)
+    if embedded is not None:  # mapped / NAT64 / 6to4: the IPv4 address decides
+        return is_public_address(embedded)
+    return address in _GLOBAL_UNICAST and not any(address in net for net in DENIED_IPV6)
 
 
-def _with_embedded(
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
-) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    """The address plus the IPv4 addresses it carries (mapped, 6to4, Teredo, NAT64)."""
-    found: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [address]
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            found.append(address.ipv4_mapped)
-        if address.sixtofour is not None:
-            found.append(address.sixtofour)
-        if address.teredo is not None:
-            found.extend(address.teredo)
-        if any(address in net for net in _NAT64):
-            found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-    return found
-
-
-def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv4Address) and address in _CGNAT:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
-        return False
-    return address.is_global and not (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_reserved
-        or address.is_multicast
-        or address.is_unspecified
-    )
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv4-mapped, NAT64 (well-known prefix) or 6to4 address stands for."""
+    if address in _MAPPED or address in _NAT64_WKP or address in _SIXTOFOUR:
+        if address in _SIXTOFOUR:
+            return ipaddress.IPv4Address((int(address) >> 80) & 0xFFFFFFFF)
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -391,9 +443,15 @@ def _getaddrinfo(host: str, port: int) -> list[tuple]:
 
 
 def parse_payload(payload: object) -> object:
-    """Return the payload as a JSON object or array (given as such, or as JSON text)."""
+    """Return the payload as a JSON object or array (given as such, or as JSON text).
+
+    At most :data:`MAX_PAYLOAD_DEPTH` levels deep, UTF-8 encodable (no lone surrogates).
+    """
     if isinstance(payload, (bytes, bytearray)):
-        payload = payload.decode("utf-8", errors="strict")
+        try:
+            payload = payload.decode("utf-8", errors="strict")
+        except UnicodeDecodeError:
+            raise WebhookInputError("the payload is not valid UTF-8") from None
     if isinstance(payload, str):
         if not payload.strip():
             raise WebhookInputError("the payload is empty: give a JSON object such as {}")
@@ -403,15 +461,33 @@ def parse_payload(payload: object) -> object:
             raise WebhookInputError(
                 f"the payload is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
             ) from None
+        except RecursionError:
+            raise _too_deep() from None
+        except WebhookInputError:
+            raise
+        except ValueError:  # e.g. an integer of more than 4300 digits
+            raise WebhookInputError("the payload has a number too long to convert") from None
     if not isinstance(payload, (dict, list)):
         raise WebhookInputError(
             f"the payload must be a JSON object or array, not {_json_kind(payload)}"
         )
     try:
-        json.dumps(payload, allow_nan=False)
-    except (TypeError, ValueError):
+        check_value(payload, "the payload", strings=False)
+    except BridgeError:
+        raise _too_deep() from None
+    try:
+        json.dumps(payload, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise WebhookInputError(
+            "the payload contains a lone UTF-16 surrogate (such as \\ud800)"
+        ) from None
+    except (TypeError, ValueError, RecursionError):
         raise WebhookInputError("the payload contains values that are not JSON") from None
     return payload
+
+
+def _too_deep() -> WebhookInputError:
+    return WebhookInputError(f"the payload is nested more than {MAX_PAYLOAD_DEPTH} levels deep")
 
 
 def _reject_constant(name: str) -> object:
@@ -519,6 +595,7 @@ def send_signed(
     client: httpx.Client | None = None,
     allowed_hosts: str | Iterable[str] | None = None,
     sleep: Callable[[float], None] | None = None,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> Delivery:
     """POST one signed event with bounded retries; raise WebhookInputError on invalid input.
 
@@ -537,7 +614,6 @@ def send_signed(
     webhook_id = check_webhook_id(idempotency_key)
     attempts_allowed = max(1, min(int(max_attempts), MAX_ATTEMPTS))
     body = envelope(event_type, data)
-    content = body.encode("utf-8")
     wait = sleep if sleep is not None else time.sleep
     own_client = client is None
     http = client or httpx.Client(
@@ -546,33 +622,21 @@ def send_signed(
         trust_env=False,  # no proxy: it would resolve the host again, defeating the pinning
         verify=httpx.create_ssl_context(),  # still honours SSL_CERT_FILE / SSL_CERT_DIR
     )
+    sender = _Sender(http, target, rules, webhook, webhook_id, body)
+    ends = time.monotonic() + max(0.0, deadline)
     try:
         attempt = _Attempt()
         made = 0  # attempts made (a refused re-resolution is not one)
         for count in range(1, attempts_allowed + 1):
-            try:
-                addresses = target.addresses(rules)
-            except WebhookInputError as exc:
-                if count == 1:
-                    raise  # nothing was sent
-                # the name now resolves elsewhere (DNS rebinding?): stop, report what was sent
-                attempt = replace(attempt, error=str(exc), retry=False)
+            left = ends - time.monotonic()
+            if left <= 0:
+                attempt = replace(attempt, error=_overall(deadline, attempt), retry=False)
                 break
-            except OSError:
-                attempt = _Attempt(error="could not resolve the host", retry=True)
-            else:
-                now = datetime.now(UTC)
-                headers = {
-                    "webhook-id": webhook_id,
-                    "webhook-timestamp": str(int(now.timestamp())),
-                    "webhook-signature": webhook.sign(webhook_id, now, body),
-                    "content-type": "application/json",
-                    "user-agent": user_agent(),
-                }
-                for index, address in enumerate(addresses):
-                    attempt = _post(http, target, address, content, headers, timeout=timeout)
-                    if not attempt.refused or index == len(addresses) - 1:
-                        break
+            try:
+                attempt = sender.attempt(count, min(timeout, left), attempt)
+            except _Rebound as rebound:  # not an attempt: nothing was sent
+                attempt = rebound.attempt
+                break
             made = count
             logger.info(
                 "webhook to %s attempt %d/%d: %s",
@@ -590,6 +654,9 @@ def send_signed(
                     f"{MAX_RETRY_AFTER:.0f} s); not retried"
                 )
                 break
+            if time.monotonic() + delay >= ends:
+                attempt = replace(attempt, error=_overall(deadline, attempt), retry=False)
+                break
             wait(delay)
     finally:
         if own_client:
@@ -605,6 +672,64 @@ def send_signed(
         truncated=attempt.truncated,
         error=error,
     )
+
+
+class _Rebound(Exception):
+    """A later attempt's destination is no longer allowed; carries the outcome so far."""
+
+    def __init__(self, attempt: _Attempt) -> None:
+        super().__init__("rebound")
+        self.attempt = attempt
+
+
+@dataclass(frozen=True)
+class _Sender:
+    """What every attempt of one delivery shares."""
+
+    http: httpx.Client
+    target: _Target
+    rules: tuple[_HostRule, ...]
+    webhook: Webhook
+    webhook_id: str
+    body: str
+
+    def attempt(self, count: int, limit: float, previous: _Attempt) -> _Attempt:
+        """Resolve, check and POST once (within ``limit`` seconds); the first attempt raises
+        :class:`WebhookInputError` for a non-public destination (nothing was sent)."""
+        try:
+            addresses = self.target.addresses(self.rules)
+        except WebhookInputError as exc:
+            if count == 1:
+                raise
+            # the name now resolves elsewhere (DNS rebinding?): stop, report what was sent
+            raise _Rebound(replace(previous, error=str(exc), retry=False)) from None
+        except OSError:
+            return _Attempt(error="could not resolve the host", retry=True)
+        now = datetime.now(UTC)
+        headers = {
+            "webhook-id": self.webhook_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": self.webhook.sign(self.webhook_id, now, self.body),
+            "content-type": "application/json",
+            "user-agent": user_agent(),
+        }
+        content = self.body.encode("utf-8")
+        attempt = _Attempt()
+        ends = time.monotonic() + limit
+        for index, address in enumerate(addresses):
+            left = ends - time.monotonic()
+            if left <= 0:
+                break
+            attempt = _post(self.http, self.target, address, content, headers, timeout=left)
+            if not attempt.refused or index == len(addresses) - 1:
+                break
+        return attempt
+
+
+def _overall(deadline: float, attempt: _Attempt) -> str:
+    last = attempt.error or (f"HTTP {attempt.status}" if attempt.status is not None else "")
+    reason = f" (last attempt: {last})" if last else ""
+    return f"gave up: the delivery deadline of {deadline:g} s was reached{reason}"
 
 
 def _final_error(attempt: _Attempt, count: int, allowed: int) -> str:
@@ -629,15 +754,18 @@ def _post(
     """
     url, host_header, extensions = target.pinned(address)
     try:
-        with http.stream(
-            "POST",
-            url,
-            content=content,
-            headers={**headers, **host_header},
-            timeout=timeout,
-            follow_redirects=False,
-            extensions=extensions,
-        ) as response:
+        with (
+            _time_limit(timeout),
+            http.stream(
+                "POST",
+                url,
+                content=content,
+                headers={**headers, **host_header},
+                timeout=timeout,
+                follow_redirects=False,
+                extensions=extensions,
+            ) as response,
+        ):
             body, truncated = _read_body(response)
             status = response.status_code
             retry = status == 429 or 500 <= status <= 599
@@ -645,9 +773,11 @@ def _post(
             if status in (429, 503):
                 delay = retry_after_seconds(response.headers.get("retry-after"))
             return _Attempt(status, body, truncated, retry=retry, delay=delay)
-    except httpx.TimeoutException as exc:
+    except (httpx.TimeoutException, _Overdue) as exc:
         logger.debug("webhook to %s: %s", target.host, type(exc).__name__)
-        return _Attempt(error=f"timed out (no response within {timeout:g} s)", retry=True)
+        return _Attempt(
+            error=f"timed out (no complete response within {timeout:.3g} s)", retry=True
+        )
     except _RETRIABLE_ERRORS as exc:
         logger.debug("webhook to %s: %s", target.host, type(exc).__name__)
         refused = isinstance(exc, httpx.ConnectError)
@@ -655,6 +785,20 @@ def _post(
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         logger.debug("webhook to %s: %s", target.host, type(exc).__name__)
         return _Attempt(error="request failed")
+
+
+class _Overdue(Exception):
+    """An attempt ran past its time limit."""
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Interrupt the attempt after ``seconds`` (cooperative sockets only: gevent-patched)."""
+    if not monkey.is_module_patched("socket"):
+        yield
+        return
+    with gevent.Timeout(max(seconds, 0.001), _Overdue):
+        yield
 
 
 def _read_body(response: httpx.Response) -> tuple[str, bool]:

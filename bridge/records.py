@@ -12,8 +12,18 @@ and a byte quota. Two daemon quirks shape this module:
   Records are therefore written once and deleted, never overwritten: :meth:`Records.put`
   deletes an existing value first.
 
-Keys are ``ab/<endpoint_id>/<kind>/<sha256(id)[:40]>``: bounded length whatever the id,
-and no caller-controlled characters reach the storage path.
+Keys are ``ab/<namespace>/<kind>/<sha256(id)[:40]>``: bounded length whatever the id,
+and no caller-controlled characters reach the storage path. The namespace is injective in
+the endpoint id: an id of 1–64 letters, digits, ``-`` or ``_`` (Dify's are UUIDs) is used
+as it is; any other id becomes ``h`` + the 64 hex digits of its SHA-256 — 65 characters,
+so it can never equal a plain id.
+
+Buckets (:meth:`Records.load` / :meth:`Records.store`, used by :mod:`bridge.slots`) are the
+exception to write-once: a bucket holds many small records and is rewritten in place, one
+``set`` per change. That is correct on daemons that charge the size *difference* of an
+overwrite — every daemon since 0.5.7 (``persistence.go`` ``Save``, #684, 2026-04-13;
+Dify 1.15 ships 0.6.3). Rewriting in place rather than delete + set also means a reader
+never sees a bucket missing.
 """
 
 from __future__ import annotations
@@ -58,8 +68,15 @@ class Records:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._storage = storage
-        self._namespace = _safe_segment(endpoint_id or "default")
+        self._namespace = namespace(endpoint_id or "default")
         self._clock = clock
+
+    @property
+    def namespace(self) -> str:
+        return self._namespace
+
+    def now(self) -> float:
+        return self._clock()
 
     def key(self, kind: str, record_id: str) -> str:
         digest = hashlib.sha256(record_id.encode()).hexdigest()[:40]
@@ -111,11 +128,54 @@ class Records:
     def delete(self, kind: str, record_id: str) -> None:
         self._delete_quietly(self.key(kind, record_id))
 
+    # -- buckets: one JSON value per name, rewritten in place ---------------------------------
+
+    def bucket_key(self, kind: str, name: str) -> str:
+        return f"{PREFIX}/{self._namespace}/{_safe_segment(kind)}/{_safe_segment(name)}"
+
+    def load(self, kind: str, name: str) -> object | None:
+        """The bucket's JSON value, or None when it does not exist or is unreadable.
+
+        Raises when storage fails otherwise than with the daemon's missing-key error, so a
+        caller never mistakes an outage for an empty bucket and overwrites it.
+        """
+        try:
+            raw = self._storage.get(self.bucket_key(kind, name))
+        except Exception as exc:
+            if MISSING in str(exc):
+                return None
+            raise
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return None
+
+    def store(self, kind: str, name: str, value: object) -> None:
+        """Write the bucket in place (one ``set``). Raises when storage refuses (quota)."""
+        data = json.dumps(value, separators=(",", ":")).encode()
+        self._storage.set(self.bucket_key(kind, name), data)
+
+    def drop(self, kind: str, name: str) -> None:
+        """Delete the bucket (best effort)."""
+        self._delete_quietly(self.bucket_key(kind, name))
+
     def _delete_quietly(self, key: str) -> None:
         try:
             self._storage.delete(key)
         except Exception as exc:  # noqa: BLE001 - already gone, or storage unavailable
             logger.debug("record delete failed: %s", describe_exception(exc))
+
+
+MISSING = "load data failed"  # the SDK's text for the daemon's missing-key error
+
+
+def namespace(endpoint_id: str) -> str:
+    """The storage segment of an endpoint: injective (see the module doc)."""
+    if 0 < len(endpoint_id) <= 64 and all(
+        ch.isascii() and (ch.isalnum() or ch in "-_") for ch in endpoint_id
+    ):
+        return endpoint_id
+    return "h" + hashlib.sha256(endpoint_id.encode()).hexdigest()
 
 
 def _safe_segment(text: str) -> str:

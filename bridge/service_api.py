@@ -23,6 +23,7 @@ from werkzeug import Response
 from bridge.aggregate import Aggregator
 from bridge.body import json_object
 from bridge.call import Call
+from bridge.conversations import storage_full
 from bridge.errors import BridgeError, describe_exception, internal_error, invalid_param
 from bridge.gateway import (
     AppFailure,
@@ -33,6 +34,7 @@ from bridge.gateway import (
     kind_of_event,
     kind_of_mode,
 )
+from bridge.overlap import Overlapped
 from bridge.responses import json_response, stream_response
 from bridge.sse import PING, data_frame, with_keepalive
 
@@ -159,6 +161,7 @@ class _Run:
         self.spec = spec
         self.conversations = call.conversations
         self.recorded = bool(spec.run.conversation_id)
+        self.recording: Overlapped | None = None
 
     def events(self) -> Iterator[dict[str, Any]]:
         """The gateway's events, with route checks and conversation bookkeeping."""
@@ -168,26 +171,42 @@ class _Run:
             for event in self.call.gateway.events(run):
                 if first:
                     first = False
-                    if (
-                        event.get("event") != "error"
-                        and kind_of_event(event) is not self.spec.route
-                    ):
-                        raise _MISMATCH[self.spec.route]
+                    self._check_route(event)
                 yield event
                 self._remember(event)
         except AppFailure as failure:
+            self._settle(quietly=True)
             if failure.reason is Reason.CONVERSATION_NOT_EXISTS and run.conversation_id:
                 self.conversations.forget(run.conversation_id)
             raise _route_failure(self.spec.route, failure) from None
+        except BaseException:  # a failure or the caller gone: the write still ends here
+            self._settle(quietly=True)
+            raise
+        self._settle()
+
+    def _check_route(self, first: Mapping[str, Any]) -> None:
+        if first.get("event") != "error" and kind_of_event(first) is not self.spec.route:
+            raise _MISMATCH[self.spec.route]
 
     def _remember(self, event: Mapping[str, Any]) -> None:
+        """Record the owner of a new conversation, beside the rest of the app's run."""
         if self.recorded or not event.get("conversation_id"):
             return
         self.recorded = True
+        conversation, user = str(event["conversation_id"]), self.spec.run.user
+        self.recording = Overlapped(lambda: self.conversations.remember(conversation, user))
+
+    def _settle(self, *, quietly: bool = False) -> None:
+        """The owner record is written before the answer ends, or the answer fails."""
+        recording, self.recording = self.recording, None
+        if recording is None:
+            return
         try:
-            self.conversations.remember(str(event["conversation_id"]), self.spec.run.user)
-        except Exception as exc:  # noqa: BLE001 - storage trouble must not break the answer
+            recording.result()
+        except Exception as exc:  # noqa: BLE001 - never hand out a conversation nobody owns
             logger.warning("could not record conversation owner: %s", describe_exception(exc))
+            if not quietly:
+                raise storage_full() from None
 
     def blocking(self) -> Response:
         aggregator = Aggregator()

@@ -34,7 +34,7 @@ WEBHOOK_RESPONSES = ("dify", "outputs", "text")
 MODERATION_MODES = ("keywords", "app", "keywords_and_app")
 DEFAULT_MODEL_NAME = "app-bridge"
 
-SECRET_SETTINGS = frozenset({"api_key", "webhook_secret"})
+SECRET_SETTINGS = frozenset({"api_key", "webhook_secret", "webhook_token"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,7 @@ class Settings:
     query_variable: str = ""
     webhook_verification: str = "api_key"
     webhook_secret: str = ""
+    webhook_token: str = ""  # URL credential (?token=, Meta's verify token) instead of api_key
     webhook_signature_header: str = ""
     webhook_inputs: str = ""
     webhook_query: str = ""
@@ -62,6 +63,7 @@ class Settings:
     moderation_mode: str = "keywords"
     model_name: str = DEFAULT_MODEL_NAME
     cors_allowed_origins: tuple[str, ...] = ()
+    selects: tuple[str, ...] = ()  # the select settings parsed (for require_selects)
     problems: tuple[Problem, ...] = field(default=())
 
     def problem(self, name: str) -> Problem | None:
@@ -73,6 +75,10 @@ class Settings:
             found = self.problem(name)
             if found is not None:
                 raise invalid_setting(found.name, found.message)
+
+    def require_selects(self) -> None:
+        """Raise ``invalid_setting`` for the first select setting outside its options."""
+        self.require(*self.selects)
 
 
 def coerce_bool(value: object, default: bool = False) -> bool:
@@ -101,21 +107,33 @@ def _text(raw: Mapping, name: str) -> str:
     return ""
 
 
-def _app_id(value: object) -> str:
-    """The app selector arrives as ``{"app_id": …}``; tolerate a bare id or JSON text."""
+APP_NOT_SET = "is not set: choose the workspace app to expose."
+APP_NOT_SELECTOR = (
+    'is not an app selector (expected {"app_id": "…"}): choose the app again in the '
+    "endpoint settings."
+)
+
+
+def _app_id(value: object) -> tuple[str, str]:
+    """``(app_id, problem)``: the selector arrives as ``{"app_id": …}``; a bare id or the
+    selector as JSON text are tolerated, anything else is named as not an app selector."""
     if isinstance(value, str):
         text = value.strip()
-        if text.startswith("{"):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                return ""
-        else:
-            return text
+        if text and not text.startswith(("{", "[", '"')):
+            return text, ""
+        try:
+            value = json.loads(text) if text else None
+        except (ValueError, RecursionError):
+            return "", APP_NOT_SELECTOR
     if isinstance(value, Mapping):
-        app_id = value.get("app_id")
-        return app_id.strip() if isinstance(app_id, str) else ""
-    return ""
+        value = value.get("app_id")
+    elif value is not None:
+        return "", APP_NOT_SELECTOR
+    if value is None or value == "":
+        return "", APP_NOT_SET
+    if isinstance(value, str) and value.strip() and value.strip().isprintable():
+        return value.strip(), ""
+    return "", APP_NOT_SELECTOR
 
 
 def _split(text: str, separators: str) -> tuple[str, ...]:
@@ -128,12 +146,21 @@ class _Collector:
     def __init__(self, raw: Mapping) -> None:
         self.raw = raw
         self.problems: list[Problem] = []
+        self.selects: list[str] = []
 
     def text(self, name: str) -> str:
         return _text(self.raw, name)
 
     def select(self, name: str, options: tuple[str, ...]) -> str:
+        """A select setting (first option = default). A value outside ``options`` is a
+        problem that :meth:`Settings.require_selects` turns into ``invalid_setting``: routes
+        never run with a guessed scheme or mode. Declaring a select here is all it takes."""
+        self.selects.append(name)
+        raw = self.raw.get(name)
         value = self.text(name).lower()
+        if raw is not None and not isinstance(raw, str | bool | int | float):
+            self.problems.append(Problem(name, f"must be one of: {', '.join(options)}."))
+            return options[0]
         if not value:
             return options[0]
         if value not in options:
@@ -169,9 +196,9 @@ def parse_settings(raw: Mapping | None) -> Settings:
     """Coerce Dify's settings mapping into :class:`Settings`; never raises."""
     c = _Collector(raw if isinstance(raw, Mapping) else {})
     api_key = c.require_text("api_key", "is not set: every request is refused until it is.")
-    app_id = _app_id(c.raw.get("app"))
-    if not app_id:
-        c.problems.append(Problem("app", "is not set: choose the workspace app to expose."))
+    app_id, app_problem = _app_id(c.raw.get("app"))
+    if app_problem:
+        c.problems.append(Problem("app", app_problem))
     verification = c.select("webhook_verification", VERIFICATION_SCHEMES)
     secret = c.text("webhook_secret")
     if verification != "api_key" and not secret:
@@ -191,6 +218,7 @@ def parse_settings(raw: Mapping | None) -> Settings:
         query_variable=c.text("query_variable"),
         webhook_verification=verification,
         webhook_secret=secret,
+        webhook_token=c.text("webhook_token"),
         webhook_signature_header=header,
         webhook_inputs=c.json_object("webhook_inputs"),
         webhook_query=c.text("webhook_query"),
@@ -203,6 +231,7 @@ def parse_settings(raw: Mapping | None) -> Settings:
         cors_allowed_origins=tuple(
             o.rstrip("/") for o in _split(c.text("cors_allowed_origins"), ",\n ")
         ),
+        selects=tuple(c.selects),  # after every c.select() above
         problems=tuple(c.problems),
     )
 

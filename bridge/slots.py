@@ -8,13 +8,21 @@ Storage is therefore bounded by ``slots × record size`` whatever the traffic, a
 unexpired record is evicted only when both of its slots hold newer ones — rare while
 fewer than about half the slots are in use. Records hold a digest of the id, never the id
 itself (external user ids stay out of storage).
+
+:class:`BucketStore` is the layout the bridge's own records use (issue #14): one storage
+``get`` per lookup and one ``get`` + ``set`` per change, where a two-choice slot costs up to
+two ``get`` per lookup and four calls per change. :class:`SlotStore` stays for records
+written once and never rewritten.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
+from dataclasses import dataclass
 from typing import Any
 
+from bridge.errors import describe_exception
 from bridge.records import Entry, Records
 
 
@@ -88,3 +96,157 @@ def _tag(item_id: str) -> str:
 
 def _holds(entry: Entry, tag: str) -> bool:
     return isinstance(entry.value, dict) and entry.value.get("id") == tag
+
+
+# -- buckets ---------------------------------------------------------------------------------
+
+
+class StorageFull(Exception):
+    """No room for a new record without evicting an unexpired one (or storage refused)."""
+
+
+class BucketStore:
+    """A bounded map in plugin storage: ``buckets`` values of at most ``capacity`` records.
+
+    Each id hashes to one bucket; the bucket is one storage value holding its records as
+    ``[tag, expires_at, value]`` triples, so a lookup is one ``get`` and a change is that
+    ``get`` plus one ``set`` (written in place, see :mod:`bridge.records`). Expired records
+    are dropped whenever their bucket is written. When a bucket is full of unexpired
+    records, a new id either fails with :class:`StorageFull` (``evict=False``: ownership
+    records are never evicted to make room for someone else's) or replaces the record that
+    expires first (``evict=True``: records whose loss only costs a re-run or a new
+    conversation). Storage is bounded by ``buckets × capacity × record size``.
+
+    Read-modify-write is serialised per bucket within the process; Dify's storage has no
+    compare-and-set, so two plugin instances writing one bucket at the same moment could
+    lose one change (Dify's local runtime runs one process).
+    """
+
+    def __init__(
+        self,
+        records: Records,
+        kind: str,
+        *,
+        buckets: int,
+        capacity: int,
+        ttl: float,
+        evict: bool = False,
+    ) -> None:
+        self._records = records
+        self.kind = kind
+        self._buckets = buckets
+        self._capacity = capacity
+        self.ttl = ttl
+        self._evict = evict
+
+    # -- addressing ------------------------------------------------------------------------
+
+    def bucket_of(self, item_id: str) -> str:
+        digest = hashlib.sha256(item_id.encode()).digest()
+        return f"b{int.from_bytes(digest[:8], 'big') % self._buckets:05d}"
+
+    @staticmethod
+    def tag(item_id: str) -> str:
+        """What a record stores to recognise its id: 80 bits of its SHA-256, never the id."""
+        return hashlib.sha256(item_id.encode()).digest()[16:26].hex()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read(self, bucket: str) -> Bucket:
+        """The bucket's unexpired records (one ``get``)."""
+        return Bucket.parse(self._records.load(self.kind, bucket), self._records.now())
+
+    def entry(self, item_id: str) -> Entry | None:
+        """The value stored for ``item_id`` with its expiry time, or None (one ``get``)."""
+        return self.read(self.bucket_of(item_id)).find(self.tag(item_id))
+
+    def get(self, item_id: str) -> Any | None:
+        entry = self.entry(item_id)
+        return None if entry is None else entry.value
+
+    def remaining(self, entry: Entry) -> float:
+        return self._records.remaining(entry)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def put(self, item_id: str, value: Any, *, ttl: float | None = None) -> None:
+        """Store ``value`` for ``item_id`` (one ``get`` + one ``set``).
+
+        Raises :class:`StorageFull` when the bucket has no room (``evict=False``) or storage
+        refuses the write; nothing is then changed that the caller relied on.
+        """
+        bucket = self.bucket_of(item_id)
+        with _lock(self._records.namespace, self.kind, bucket):
+            current = self.read(bucket)
+            self.write(bucket, current.with_record(self.tag(item_id), value, self.expiry(ttl)))
+
+    def delete(self, item_id: str) -> None:
+        bucket = self.bucket_of(item_id)
+        with _lock(self._records.namespace, self.kind, bucket):
+            current = self.read(bucket)
+            tag = self.tag(item_id)
+            if current.find(tag) is not None:
+                self.write(bucket, current.without(tag))
+
+    def expiry(self, ttl: float | None = None) -> float:
+        """When a record written now expires (whole seconds)."""
+        return round(self._records.now() + (self.ttl if ttl is None else ttl))
+
+    def write(self, bucket: str, records: Bucket) -> None:
+        """Store ``records`` as the bucket's content, enforcing capacity (one ``set``)."""
+        rows = records.rows
+        while len(rows) > self._capacity:
+            if not self._evict:
+                raise StorageFull(f"{self.kind} bucket full")
+            newest = rows[-1]
+            rows = [*sorted(rows[:-1], key=lambda row: row[1])[1:], newest]
+        if not rows:
+            self._records.drop(self.kind, bucket)
+            return
+        try:
+            self._records.store(self.kind, bucket, {"r": rows})
+        except Exception as exc:  # noqa: BLE001 - quota or daemon failure: the caller decides
+            raise StorageFull(f"{self.kind} write refused: {describe_exception(exc)}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """The unexpired records of one bucket, oldest write first."""
+
+    rows: list[list[Any]]
+
+    @classmethod
+    def parse(cls, value: object, now: float) -> Bucket:
+        rows = value.get("r") if isinstance(value, dict) else None
+        if not isinstance(rows, list):
+            return cls([])
+        kept = [
+            row
+            for row in rows
+            if isinstance(row, list)
+            and len(row) == 3
+            and isinstance(row[0], str)
+            and isinstance(row[1], int | float)
+            and row[1] > now
+        ]
+        return cls(kept)
+
+    def find(self, tag: str) -> Entry | None:
+        for row in self.rows:
+            if row[0] == tag:
+                return Entry(row[2], float(row[1]))
+        return None
+
+    def without(self, tag: str) -> Bucket:
+        return Bucket([row for row in self.rows if row[0] != tag])
+
+    def with_record(self, tag: str, value: Any, expires_at: float) -> Bucket:
+        return Bucket([*self.without(tag).rows, [tag, expires_at, value]])
+
+
+_LOCKS = [threading.Lock() for _ in range(64)]
+
+
+def _lock(*parts: str) -> threading.Lock:
+    digest = hashlib.sha256("\x00".join(parts).encode()).digest()
+    return _LOCKS[digest[0] % len(_LOCKS)]

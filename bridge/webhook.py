@@ -11,7 +11,6 @@ app and answer per ``webhook_response``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import time
@@ -24,8 +23,9 @@ from werkzeug import Response
 from bridge import verifiers
 from bridge.aggregate import Aggregator, answer_text
 from bridge.auth import keys_match
-from bridge.body import BODY_LIMIT, raw_body
+from bridge.body import BODY_LIMIT, NotJson, check_text, decode_text, parse_json, raw_body
 from bridge.call import Call
+from bridge.conversations import storage_full
 from bridge.errors import (
     BridgeError,
     describe_exception,
@@ -36,15 +36,19 @@ from bridge.errors import (
 )
 from bridge.gateway import AppFailure, AppKind, Reason, RunRequest, input_variables
 from bridge.idempotency import FLIGHTS, REPLAY_HEADER, Deliveries, StoredResponse
+from bridge.idempotency import fingerprint as idempotency_fingerprint
 from bridge.mapping import Mapped, map_request
+from bridge.records import Records
 from bridge.responses import body_response, dumps, json_response
-from bridge.slots import SlotStore
+from bridge.slots import BucketStore, StorageFull
 from bridge.verifiers.base import Secrets, SignedRequest, VerificationFailed
 
 logger = logging.getLogger(__name__)
 
 USER_CONVERSATIONS = "whconv"
-USER_CONVERSATION_SLOTS = 4096
+USER_CONVERSATION_BUCKETS = 128
+USER_CONVERSATION_CAPACITY = 16  # records of ~75 B: ≤ 160 KB per endpoint
+USER_CONVERSATION_SLOTS = USER_CONVERSATION_BUCKETS * USER_CONVERSATION_CAPACITY
 USER_CONVERSATION_TTL = 30 * 24 * 3600.0
 
 
@@ -66,21 +70,28 @@ def parse_body(body: bytes, mimetype: str) -> Any:
     if not body:
         return None
     if mimetype == "application/json" or mimetype.endswith("+json"):
-        try:
-            return json.loads(body)
-        except (ValueError, RecursionError):
-            raise invalid_param("Request body is not valid JSON.") from None
+        return parse_json(body)
     if mimetype == "application/x-www-form-urlencoded":
         return _form_fields(body)
     if mimetype.startswith("multipart/"):
         raise unsupported_media_type("multipart bodies are not supported; send JSON, form or text.")
-    return body.decode("utf-8", "replace")
+    return decode_text(body)
 
 
 def _form_fields(body: bytes) -> dict[str, Any]:
-    """Form fields (repeated names become lists); Slack's ``payload`` JSON field is decoded."""
+    """Form fields (repeated names become lists); Slack's ``payload`` JSON field is decoded.
+
+    Text bounds as for JSON bodies (:mod:`bridge.body`): UTF-8, no NUL; a ``payload`` field
+    that is JSON must also be within the JSON bounds.
+    """
     fields: dict[str, Any] = {}
-    for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+    try:
+        pairs = parse_qsl(decode_text(body), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise invalid_param("Request body has a form field that is not valid UTF-8.") from None
+    for key, value in pairs:
+        check_text(key, "Form field name")
+        check_text(value, f"Form field '{key[:40]}'")
         if key not in fields:
             fields[key] = value
         elif isinstance(fields[key], list):
@@ -89,8 +100,8 @@ def _form_fields(body: bytes) -> dict[str, Any]:
             fields[key] = [fields[key], value]
     payload = fields.get("payload")
     if isinstance(payload, str) and payload.lstrip().startswith("{"):
-        with contextlib.suppress(ValueError):
-            fields["payload"] = json.loads(payload)
+        with contextlib.suppress(NotJson):
+            fields["payload"] = parse_json(payload, "Form field 'payload'")
     return fields
 
 
@@ -100,7 +111,7 @@ SECRET_HEADERS = frozenset({
     "x-slack-signature", "stripe-signature", "webhook-signature", "svix-signature",
     "x-signature-ed25519", "x-shopify-hmac-sha256", "x-line-signature",
 })  # fmt: skip
-SECRET_QUERY = frozenset({"api_key", "hub.verify_token"})
+SECRET_QUERY = frozenset({"api_key", "token", "hub.verify_token"})
 
 
 def document(
@@ -121,10 +132,13 @@ def document(
 
 
 def _verify(call: Call, signed: SignedRequest) -> None:
-    scheme = call.settings.webhook_verification
-    secret = call.settings.api_key if scheme == "api_key" else call.settings.webhook_secret
+    call.settings.require("webhook_verification")  # never verify with a guessed scheme
+    settings = call.settings
+    scheme = settings.webhook_verification
+    secret = settings.api_key if scheme == "api_key" else settings.webhook_secret
+    secrets = Secrets(secret, settings.webhook_signature_header, settings.webhook_token)
     try:
-        verifiers.verify(scheme, signed, Secrets(secret, call.settings.webhook_signature_header))
+        verifiers.verify(scheme, signed, secrets)
     except VerificationFailed as failure:
         raise unauthorized(f"Webhook verification ({scheme}) failed: {failure}") from None
 
@@ -142,35 +156,48 @@ def receive(call: Call) -> Response:
     if handshake is not None:
         return handshake
     call.settings.require("app", "webhook_inputs", "webhook_query", "webhook_user")
-    fingerprint = hashlib.sha256(body_bytes).hexdigest()[:32]
+    call.settings.require_selects()
     delivery = _delivery_key(scheme, signed, body)
     if not delivery:
         return _respond(_for_sender(scheme, body, _run(call, signed, body)))
+    # a provider's id names the delivery whatever its retries look like; the caller's
+    # Idempotency-Key is bound to the request: its body and what the mappings read from it
+    bound = delivery.startswith(KEY_SOURCE)
     deliveries = Deliveries(call.records)
+    replayed = _safe(lambda: deliveries.replay(delivery))
+    if replayed is not None and not bound:
+        return _respond(replayed, replay=True)
+    prepared = _prepare_quietly(call, signed, body)
+    fingerprint = ""
+    if bound:
+        seen = None if prepared is None else _seen(prepared[1])
+        fingerprint = idempotency_fingerprint(body_bytes, seen)
     fresh = []
 
     def first_run() -> StoredResponse:
-        # checked again here: a copy may have been answered while this one waited to start
-        replayed = _safe(lambda: deliveries.replay(delivery))
-        if replayed is not None:
-            return replayed
+        # a copy answered by this process while this one waited to start replays from memory
+        known = deliveries.known(delivery)
+        if known is not None:
+            return known
         fresh.append(True)
-        response = _for_sender(scheme, body, _run(call, signed, body))
+        response = _for_sender(scheme, body, _run(call, signed, body, prepared))
         response = StoredResponse(
             response.status, response.content_type, response.body, fingerprint
         )
         _safe(lambda: deliveries.remember(delivery, response))
         return response
 
-    replayed = _safe(lambda: deliveries.replay(delivery))
-    response = replayed or FLIGHTS.run(f"{call.endpoint_id}\x00{delivery}", first_run)
-    if response.fingerprint and response.fingerprint != fingerprint:
+    response = replayed or FLIGHTS.run(f"{call.records.namespace}\x00{delivery}", first_run)
+    if bound and response.fingerprint != fingerprint:
         raise BridgeError(
             422,
             "idempotency_key_reused",
-            "This delivery id was already used for a different request body.",
+            "This Idempotency-Key was already used for a different request.",
         )
     return _respond(response, replay=not fresh)
+
+
+KEY_SOURCE = "key:"
 
 
 def _delivery_key(scheme: str, signed: SignedRequest, body: Any) -> str:
@@ -179,7 +206,7 @@ def _delivery_key(scheme: str, signed: SignedRequest, body: Any) -> str:
     header = signed.header("idempotency-key")
     if provider and provider != header:
         return f"{scheme}:{provider}"
-    return f"key:{header}" if header else ""
+    return f"{KEY_SOURCE}{header}" if header else ""
 
 
 def _for_sender(scheme: str, body: Any, response: StoredResponse) -> StoredResponse:
@@ -193,8 +220,13 @@ def handshake_get(call: Call) -> Response:
     """``GET /webhook``: Meta's subscription check; nothing else is served on GET."""
     mode = call.args.get("hub.mode")
     if mode == "subscribe" and "hub.challenge" in call.args:
-        if not keys_match(call.settings.api_key, call.args.get("hub.verify_token")):
-            raise unauthorized("hub.verify_token does not match this endpoint's api_key.")
+        # the verify token sits in Meta's URL (and so in access logs): the webhook token
+        # when one is set, the api_key otherwise
+        expected = call.settings.webhook_token or call.settings.api_key
+        if not keys_match(expected, call.args.get("hub.verify_token")):
+            raise unauthorized(
+                "hub.verify_token does not match this endpoint's webhook_token (or api_key)."
+            )
         return body_response(
             str(call.args.get("hub.challenge")).encode(), content_type="text/plain; charset=utf-8"
         )
@@ -260,12 +292,34 @@ def _respond(stored: StoredResponse, *, replay: bool = False) -> Response:
 # -- running the app ---------------------------------------------------------------------------
 
 
-def _run(call: Call, signed: SignedRequest, body: Any) -> StoredResponse:
+_Prepared = tuple[list[dict[str, Any]], Mapped]
+
+
+def _prepare(call: Call, signed: SignedRequest, body: Any) -> _Prepared:
+    """The app's input controls and the mapped delivery."""
+    controls = input_variables(call.gateway.parameters(call.settings.app_id))
+    doc = document(signed, body, call.path, call.settings.webhook_signature_header)
+    return controls, map_request(call.settings, doc, controls)
+
+
+def _prepare_quietly(call: Call, signed: SignedRequest, body: Any) -> _Prepared | None:
+    """:func:`_prepare`, or None when it fails (:func:`_run` then renders the failure)."""
+    try:
+        return _prepare(call, signed, body)
+    except BridgeError:
+        return None
+
+
+def _seen(mapped: Mapped) -> list[Any]:
+    return [mapped.inputs, mapped.query, mapped.user, mapped.conversation_id]
+
+
+def _run(
+    call: Call, signed: SignedRequest, body: Any, prepared: _Prepared | None = None
+) -> StoredResponse:
     """Map, run and render; app failures are rendered too (and remembered if not 5xx)."""
     try:
-        controls = input_variables(call.gateway.parameters(call.settings.app_id))
-        doc = document(signed, body, call.path, call.settings.webhook_signature_header)
-        mapped = map_request(call.settings, doc, controls)
+        controls, mapped = prepared or _prepare(call, signed, body)
         result, kind = _run_app(call, mapped, controls, body)
         return _render(call.settings.webhook_response, result, kind)
     except BridgeError as error:
@@ -282,9 +336,7 @@ def _run_app(
     query_variable = call.settings.query_variable or "query"
     if query_variable in declared and query_variable not in inputs:
         inputs[query_variable] = query
-    conversations = SlotStore(
-        call.records, USER_CONVERSATIONS, slots=USER_CONVERSATION_SLOTS, ttl=USER_CONVERSATION_TTL
-    )
+    conversations = user_conversations(call.records)
     owners = call.conversations
     conversation_id = mapped.conversation_id
     if conversation_id:  # named by the caller: only its owner may continue it
@@ -302,10 +354,25 @@ def _run_app(
         result, kind = _blocking(call, RunRequest(run.app_id, inputs, query, "", mapped.user))
     new_conversation = result.get("conversation_id")
     if kind is AppKind.CHAT and new_conversation and new_conversation != conversation_id:
-        _safe(lambda: owners.remember(new_conversation, mapped.user))
-        if mapped.user:
-            _safe(lambda: conversations.put(mapped.user, new_conversation))
+        try:  # a conversation nobody owns is never handed out: the delivery fails instead
+            owners.remember(new_conversation, mapped.user)
+            if mapped.user:
+                conversations.put(mapped.user, new_conversation)
+        except StorageFull as exc:
+            logger.warning("could not record webhook conversation: %s", describe_exception(exc))
+            raise storage_full() from None
     return result, kind
+
+
+def user_conversations(records: Records) -> BucketStore:
+    """External user (``webhook_user``) → their current conversation, per endpoint."""
+    return BucketStore(
+        records,
+        USER_CONVERSATIONS,
+        buckets=USER_CONVERSATION_BUCKETS,
+        capacity=USER_CONVERSATION_CAPACITY,
+        ttl=USER_CONVERSATION_TTL,
+    )
 
 
 def _blocking(call: Call, run: RunRequest) -> tuple[dict, AppKind]:

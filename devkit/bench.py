@@ -1,21 +1,26 @@
-"""Benchmarks: the bridge's per-request cost against a null endpoint on the same SDK.
+"""Benchmarks: the bridge's per-request cost against a null plugin on the same SDK.
 
-``python -m devkit.bench [--n 300]`` prints a Markdown table. Each case runs the same request
-many times after a warm-up and reports the median and p90 wall time; the *ratio* column
-divides by the null endpoint (``devkit/probe_plugin``'s ``GET /null``) measured the same
-way, so it tells what the bridge adds on top of what any plugin pays to the SDK.
-Levels: ``in-process`` (daemon bytes → SDK executor → Endpoint, no stdio) and ``process``
-(the plugin subprocess over stdio behind the daemon emulator).
+``./dev bench [--n 300] [--routes TEXT] [--routes-only]`` prints Markdown tables. The first
+has every route at process level (the plugin subprocess over stdio behind the daemon
+emulator): the daemon round trips of one request (app runs, ``fetch_app``, storage calls —
+counted on the emulated workspace), p50 and p95 wall time, the ratio of its p50 to the *null
+plugin*'s (``devkit/probe_plugin`` on the same SDK: ``GET /null``, or one app invoke of the
+same kind), and the plugin process's CPU per request. Each route's requests alternate with
+its baseline's, so both see the same machine load. Then: keyword moderation, per-chunk
+translation (in-process) and streaming time to first byte.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from bridge.moderation import first_keyword
 from devkit.daemon import PluginProcess
@@ -64,120 +69,225 @@ def _post(path: str, body: dict, key: str | None = None) -> bytes:
     return daemon_request_bytes("POST", path, headers=headers, body=json.dumps(body).encode())
 
 
-def run(n: int) -> list[tuple[Result, Result | None]]:
-    rows: list[tuple[Result, Result | None]] = []
-    get_root = daemon_request_bytes("GET", "/", headers={"Authorization": "Bearer bench-key"})
-    get_null = daemon_request_bytes("GET", "/null")
-    get_missing = daemon_request_bytes("GET", "/nope")
+# -- the route table: every route at process level, in one run ------------------------------
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    name: str
+    baseline: str
+    p50_ms: float
+    p95_ms: float
+    cpu_us: float  # plugin process CPU per request
+    app: float  # backwards invocations per request, by kind
+    fetch: float
+    storage: list[str]  # storage operations of one request (the last one timed)
+    base_p50_ms: float = 0.0  # the baseline's p50, measured interleaved with this route
+
+    def row(self) -> str:
+        ratio = f"{self.p50_ms / self.base_p50_ms:.2f}×" if self.base_p50_ms else "—"
+        ops = "+".join(self.storage) or "0"
+        trips = f"{self.app:g} app, {self.fetch:g} fetch, storage {ops}"
+        return (
+            f"| {self.name} | {trips} | {self.p50_ms:.3f} | {self.p95_ms:.3f} | {ratio} "
+            f"| {self.baseline} | {self.cpu_us:.0f} |"
+        )
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of every thread of ``pid`` (Linux ``schedstat``, nanoseconds)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
+
+
+def _percentile(samples: list[float], fraction: float) -> float:
+    return samples[min(len(samples) - 1, max(0, round(len(samples) * fraction) - 1))]
+
+
+@dataclass
+class Route:
+    """One benchmarked request; ``make(i)`` gives the i-th request's raw bytes."""
+
+    name: str
+    baseline: str
+    make: Callable[[int], bytes]
+    probe: bool = False
+    settings: dict | None = None
+    prepare: Callable[[PluginProcess, int], None] | None = None
+
+
+def measure_route(
+    proc: PluginProcess, route: Route, n: int, baseline: tuple[PluginProcess, Route] | None = None
+) -> RouteResult:
+    """Time ``route``; with a ``baseline``, its requests alternate with the route's, so the
+    ratio compares the two under the same machine load."""
+    settings = {} if route.probe else (route.settings or SETTINGS)
+    warm = max(5, n // 10)
+    if route.prepare is not None:
+        route.prepare(proc, warm + n)
+    for i in range(warm):
+        proc.request(route.make(i), settings)
+        if baseline is not None:
+            baseline[0].request(baseline[1].make(i), {})
+    ws = proc.workspace
+    pid = proc._proc.pid if proc._proc else 0
+    apps, fetches = len(ws.invocations), len(ws.fetches)
+    cpu = 0.0
+    samples, base_samples = [], []
+    last_ops: list[str] = []
+    for i in range(warm, warm + n):
+        if baseline is not None:
+            base_raw = baseline[1].make(i)
+            start = time.perf_counter()
+            baseline[0].request(base_raw, {})
+            base_samples.append((time.perf_counter() - start) * 1000)
+        raw = route.make(i)
+        ops_before = len(ws.storage.ops)
+        cpu_before = _cpu_seconds(pid)
+        start = time.perf_counter()
+        reply = proc.request(raw, settings)
+        samples.append((time.perf_counter() - start) * 1000)
+        cpu += _cpu_seconds(pid) - cpu_before
+        assert reply.status < 500, f"{route.name}: {reply.status} {reply.body[:200]!r}"
+        last_ops = ws.storage.ops[ops_before:]
+    samples.sort()
+    return RouteResult(
+        route.name, route.baseline, statistics.median(samples), _percentile(samples, 0.95),
+        cpu / n * 1e6, (len(ws.invocations) - apps) / n, (len(ws.fetches) - fetches) / n,
+        last_ops, statistics.median(base_samples) if base_samples else 0.0,
+    )  # fmt: skip
+
+
+def bench_workspace() -> Workspace:
+    return Workspace([
+        App("bench-chat", "chat", "Bench"),
+        App("bench-completion", "completion", "Bench"),
+        App("bench-workflow", "workflow", "Bench"),
+    ])  # fmt: skip
+
+
+def routes() -> list[Route]:
+    key = "bench-key"
     chat = {"query": "hello", "inputs": {}, "user": "bench"}
-    bridge_blocking = _post("/v1/chat-messages", chat, "bench-key")
-    bridge_streaming = _post(
-        "/v1/chat-messages", {**chat, "response_mode": "streaming"}, "bench-key"
-    )
-    probe_blocking = _post("/app", {"kind": "chat", "app_id": "bench-chat", "query": "hello",
-                                    "inputs": {}, "response_mode": "blocking"})  # fmt: skip
+    conversations: list[str] = []
+    histories: list[list[dict]] = []
 
-    null_plugin = InProcessPlugin(workspace(), PROBE_ROOT)
-    bridge = InProcessPlugin(workspace())
-    null_in = measure(
-        "null endpoint",
-        "in-process",
-        lambda: null_plugin.request("GET", "/null", settings={}, raw=get_null),
-        n,
-    )
-    rows.append((null_in, None))
-    rows.append(
-        (
-            measure(
-                "GET / diagnostics",
-                "in-process",
-                lambda: bridge.request("GET", "/", settings=SETTINGS, raw=get_root),
-                n,
-            ),
-            null_in,
-        )
-    )
-    rows.append(
-        (
-            measure(
-                "404 fallback",
-                "in-process",
-                lambda: bridge.request("GET", "/nope", settings=SETTINGS, raw=get_missing),
-                n,
-            ),
-            null_in,
-        )
-    )
-    rows.append(
-        (
-            measure(
-                "bare SDK chat invoke (probe)",
-                "in-process",
-                lambda: null_plugin.request("POST", "/app", settings={}, raw=probe_blocking),
-                n,
-            ),
-            null_in,
-        )
-    )
-    rows.append(
-        (
-            measure(
-                "chat-messages blocking",
-                "in-process",
-                lambda: bridge.request(
-                    "POST", "/v1/chat-messages", settings=SETTINGS, raw=bridge_blocking
-                ),
-                n,
-            ),
-            null_in,
-        )
-    )
+    def probe(kind: str, mode: str, app_id: str) -> Callable[[int], bytes]:
+        body = {"kind": kind, "app_id": app_id, "inputs": {}, "response_mode": mode}
+        if kind == "chat":
+            body["query"] = "hello"
+        raw = _post("/app", body)
+        return lambda i: raw
 
-    with PluginProcess(workspace(), PROBE_ROOT) as null_proc, PluginProcess(workspace()) as proc:
-        null_p = measure("null endpoint", "process", lambda: null_proc.request(get_null, {}), n)
-        rows.append((null_p, None))
-        rows.append(
-            (
-                measure(
-                    "GET / diagnostics", "process", lambda: proc.request(get_root, SETTINGS), n
-                ),
-                null_p,
-            )
-        )
-        rows.append(
-            (
-                measure(
-                    "bare SDK chat invoke (probe)",
-                    "process",
-                    lambda: null_proc.request(probe_blocking, {}),
-                    n,
-                ),
-                null_p,
-            )
-        )
-        rows.append(
-            (
-                measure(
-                    "chat-messages blocking",
-                    "process",
-                    lambda: proc.request(bridge_blocking, SETTINGS),
-                    n,
-                ),
-                null_p,
-            )
-        )
-        rows.append(
-            (
-                measure(
-                    "chat-messages streaming (whole stream)",
-                    "process",
-                    lambda: proc.request(bridge_streaming, SETTINGS),
-                    n,
-                ),
-                null_p,
-            )
-        )
-    return rows
+    def fixed(raw: bytes) -> Callable[[int], bytes]:
+        return lambda i: raw
+
+    def start_conversation(proc: PluginProcess, count: int) -> None:
+        reply = proc.request(_post("/v1/chat-messages", chat, key), SETTINGS)
+        conversations.append(json.loads(reply.body)["conversation_id"])
+
+    def continue_conversation(i: int) -> bytes:
+        return _post("/v1/chat-messages", {**chat, "conversation_id": conversations[0]}, key)
+
+    def first_exchanges(proc: PluginProcess, count: int) -> None:
+        for i in range(count):
+            messages = [{"role": "user", "content": f"hello {i}"}]
+            reply = proc.request(_post("/v1/chat/completions", {"messages": messages}, key),
+                                 SETTINGS)  # fmt: skip
+            answer = json.loads(reply.body)["choices"][0]["message"]["content"]
+            histories.append([*messages, {"role": "assistant", "content": answer},
+                              {"role": "user", "content": "and then?"}])  # fmt: skip
+
+    def openai_continued(i: int) -> bytes:
+        return _post("/v1/chat/completions", {"messages": histories[i]}, key)
+
+    hook = {"api_key": key, "app": {"app_id": "bench-workflow"}}
+    hook_body = json.dumps({"inputs": {"query": "hello"}}).encode()
+
+    def delivery(i: int) -> bytes:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}",
+                   "Idempotency-Key": f"delivery-{uuid.uuid4()}"}  # fmt: skip
+        return daemon_request_bytes("POST", "/webhook", headers=headers, body=hook_body)
+
+    replayed = daemon_request_bytes("POST", "/webhook", body=hook_body, headers={
+        "Content-Type": "application/json", "Authorization": f"Bearer {key}",
+        "Idempotency-Key": "delivery-replayed"})  # fmt: skip
+    get = {"Authorization": f"Bearer {key}"}
+    completion = {"inputs": {"query": "hello"}, "user": "bench"}
+    moderation = {"point": "app.moderation.input",
+                  "params": {"inputs": {}, "query": "hello"}}  # fmt: skip
+    return [
+        Route("null plugin: GET /null", "null", fixed(daemon_request_bytes("GET", "/null")), True),
+        Route("null plugin: one chat invoke", "invoke", probe("chat", "streaming", "bench-chat"),
+              True),
+        Route("null plugin: one completion invoke", "invoke-completion",
+              probe("completion", "streaming", "bench-completion"), True),
+        Route("null plugin: one workflow invoke", "invoke-workflow",
+              probe("workflow", "streaming", "bench-workflow"), True),
+        Route("POST /v1/chat-messages blocking, new conversation", "invoke",
+              fixed(_post("/v1/chat-messages", chat, key))),
+        Route("POST /v1/chat-messages blocking, continued", "invoke", continue_conversation,
+              prepare=start_conversation),
+        Route("POST /v1/chat-messages streaming, new conversation", "invoke",
+              fixed(_post("/v1/chat-messages", {**chat, "response_mode": "streaming"}, key))),
+        Route("POST /v1/completion-messages blocking", "invoke-completion",
+              fixed(_post("/v1/completion-messages", completion, key)),
+              settings={**SETTINGS, "app": {"app_id": "bench-completion"}}),
+        Route("POST /v1/workflows/run blocking", "invoke-workflow",
+              fixed(_post("/v1/workflows/run", completion, key)),
+              settings={**SETTINGS, "app": {"app_id": "bench-workflow"}}),
+        Route("POST /v1/chat/completions, first turn", "invoke",
+              fixed(_post("/v1/chat/completions",
+                          {"messages": [{"role": "user", "content": "hello"}]}, key))),
+        Route("POST /v1/chat/completions, continued from history", "invoke", openai_continued,
+              prepare=first_exchanges),
+        Route("POST /v1/chat/completions streaming, first turn", "invoke",
+              fixed(_post("/v1/chat/completions",
+                          {"messages": [{"role": "user", "content": "hello"}], "stream": True},
+                          key))),
+        Route("POST /webhook, new Idempotency-Key (workflow app)", "invoke-workflow", delivery,
+              settings=hook),
+        Route("POST /webhook, replayed delivery", "null", fixed(replayed), settings=hook),
+        Route("POST /extension moderation (keywords)", "null",
+              fixed(_post("/extension", moderation, key))),
+        Route("GET /v1/parameters", "null",
+              fixed(daemon_request_bytes("GET", "/v1/parameters", headers=get))),
+        Route("GET /v1/models", "null",
+              fixed(daemon_request_bytes("GET", "/v1/models", headers=get))),
+        Route("GET / diagnostics", "null", fixed(daemon_request_bytes("GET", "/", headers=get))),
+        Route("404 fallback", "null", fixed(daemon_request_bytes("GET", "/nope", headers=get))),
+    ]  # fmt: skip
+
+
+def run_routes(n: int, only: str = "") -> list[RouteResult]:
+    """Every route (or those whose name contains ``only``) and the null plugin's baselines,
+    both plugin processes alive at once; each route alternates with its baseline."""
+    results: list[RouteResult] = []
+    with (
+        PluginProcess(bench_workspace(), PROBE_ROOT) as null_proc,
+        PluginProcess(bench_workspace()) as proc,
+    ):
+        all_routes = routes()
+        baselines = {route.baseline: route for route in all_routes if route.probe}
+        for route in all_routes:
+            if route.probe:
+                results.append(measure_route(null_proc, route, n))
+            elif only in route.name:
+                pair = (null_proc, baselines[route.baseline])
+                results.append(measure_route(proc, route, n, pair))
+    return results
+
+
+def route_table(results: list[RouteResult]) -> list[str]:
+    lines = [
+        "| route | daemon round trips per request | p50 ms | p95 ms | ratio (p50) | "
+        "baseline | plugin CPU µs/request |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    return lines + [result.row() for result in results]
 
 
 def time_to_first_byte(n: int, first_delay: float = 0.2) -> list[tuple[str, float, float]]:
@@ -256,11 +366,16 @@ def keyword_moderation(n: int) -> list[Result]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=300, help="timed requests per case")
+    parser.add_argument("--routes", default="", help="only routes whose name contains this")
+    parser.add_argument("--routes-only", action="store_true", help="skip the other sections")
     args = parser.parse_args(argv)
-    print("| case | level | median ms | p90 ms | ratio to null |")
-    print("|---|---|---|---|---|")
-    for result, baseline in run(args.n):
-        print(result.row(baseline))
+    print(f"Every route, process level, n = {args.n} per case (plugin over stdio behind the")
+    print("daemon emulator; ratio = p50 over the baseline's p50, measured in the same run):")
+    print()
+    for line in route_table(run_routes(args.n, args.routes)):
+        print(line)
+    if args.routes_only:
+        return 0
     print()
     print("| keyword moderation | level | median µs | p90 µs |")
     print("|---|---|---|---|")

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import dify_plugin  # noqa: F401  (gevent patching first)
 import pytest
 
+from bridge import conversations, idempotency
 from bridge.gateway import MODES, PARAMETERS
 from devkit.daemon import PluginProcess
 from devkit.inprocess import InProcessPlugin
@@ -44,9 +45,12 @@ def workspace() -> Workspace:
 
 @pytest.fixture(autouse=True)
 def _fresh_process_memory() -> None:
-    """Mode memory and the parameters cache live for a plugin process; reset per test."""
+    """Mode memory, the parameters cache and the memory of immutable records (owners,
+    answered deliveries) live for a plugin process; reset per test (fresh storage)."""
     MODES.clear()
     PARAMETERS.entries.clear()
+    conversations.KNOWN.clear()
+    idempotency.KNOWN.clear()
 
 
 @pytest.fixture(scope="session")

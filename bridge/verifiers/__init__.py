@@ -3,8 +3,8 @@
 =====================  =====================================================================
 scheme                 headers checked (delivery id)
 =====================  =====================================================================
-``api_key``            ``Authorization: Bearer``, ``X-API-Key`` or ``?api_key=``
-                       (``Idempotency-Key``)
+``api_key``            ``Authorization: Bearer``, ``X-API-Key``, or ``?token=``/``?api_key=``
+                       (the ``webhook_token`` when set) (``Idempotency-Key``)
 ``hmac_sha256``        ``webhook_signature_header``: hex HMAC, optional ``sha256=``
                        (``Idempotency-Key``)
 ``github``             ``X-Hub-Signature-256: sha256=<hex>`` (``X-GitHub-Delivery``)

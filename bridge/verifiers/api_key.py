@@ -1,6 +1,9 @@
-"""``api_key``: the endpoint's api_key as ``Authorization: Bearer``, ``X-API-Key`` or ``?api_key=``.
+"""``api_key``: the endpoint's key as ``Authorization: Bearer``, ``X-API-Key`` or in the URL.
 
-The query form is for senders that can only configure a URL.
+The URL form (``?token=`` or ``?api_key=``) is for senders that can only configure a URL. URLs
+end up in access logs, so when the ``webhook_token`` setting is set the URL must carry that
+token and never the master ``api_key`` (which is then refused in the URL); headers accept
+either.
 """
 
 from __future__ import annotations
@@ -12,13 +15,17 @@ class ApiKey:
     name = "api_key"
 
     def verify(self, request: SignedRequest, secrets: Secrets) -> None:
-        """Pass when any presented key equals the endpoint's api_key."""
-        presented = self._presented(request)
-        if not presented:
+        """Pass when a header carries the api_key (or the webhook token), or the URL carries
+        the webhook token (or, when none is set, the api_key)."""
+        headers, in_url = self._presented(request)
+        if not headers and not in_url:
             raise VerificationFailed(
-                "missing API key (send Authorization: Bearer, X-API-Key or ?api_key=)"
+                "missing API key (send Authorization: Bearer, X-API-Key or ?token=)"
             )
-        matches = [same(secrets.secret, key) for key in presented]  # compare all, no early exit
+        url_secret = secrets.token or secrets.secret
+        # compare everything, no early exit
+        matches = [same(secrets.secret, key) or same(secrets.token, key) for key in headers]
+        matches += [same(url_secret, key) for key in in_url]
         if not any(matches):
             raise VerificationFailed("API key does not match")
 
@@ -27,11 +34,12 @@ class ApiKey:
         return request.header("Idempotency-Key") or None
 
     @staticmethod
-    def _presented(request: SignedRequest) -> list[str]:
+    def _presented(request: SignedRequest) -> tuple[list[str], list[str]]:
+        """Keys presented in headers, and in the URL."""
         scheme, _, token = request.header("Authorization").partition(" ")
-        candidates = [
-            token.strip() if scheme.lower() == "bearer" else "",
-            request.header("X-API-Key"),
-            (request.query.get("api_key") or "").strip(),
-        ]
-        return [key for key in candidates if key]
+        headers = [token.strip() if scheme.lower() == "bearer" else "", request.header("X-API-Key")]
+        in_url = [(request.query.get(name) or "").strip() for name in URL_CREDENTIALS]
+        return [k for k in headers if k], [k for k in in_url if k]
+
+
+URL_CREDENTIALS = ("token", "api_key")

@@ -50,10 +50,12 @@ class SignedRequest:
 @dataclass(frozen=True, slots=True)
 class Secrets:
     """Settings a verifier may need: ``secret`` (``webhook_secret``, or the endpoint
-    ``api_key`` for the ``api_key`` scheme) and ``signature_header`` (``hmac_sha256``)."""
+    ``api_key`` for the ``api_key`` scheme), ``signature_header`` (``hmac_sha256``) and
+    ``token`` (``webhook_token``: the credential for URLs, ``api_key`` scheme)."""
 
     secret: str
     signature_header: str = ""
+    token: str = ""
 
 
 class Scheme(Protocol):

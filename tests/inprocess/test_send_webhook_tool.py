@@ -247,3 +247,20 @@ def test_transport_errors_reach_the_app_generic(inprocess, monkeypatch):
     assert result["ok"] is False and result["status"] is None and result["attempts"] == 4
     assert result["error"] == "gave up after 4 attempts: connection failed"
     assert "Errno" not in messages[1].message.text and "Error" not in messages[1].message.text
+
+
+@pytest.mark.parametrize("payload", ["[" * 50_000 + "]" * 50_000, '{"a": "\\ud800"}'])
+def test_unsendable_payloads_are_a_clear_tool_error_not_a_recursion_error(
+    inprocess, receiver, payload
+):
+    with pytest.raises(WebhookInputError, match=r"nested more than|lone UTF-16 surrogate"):
+        invoke(inprocess, credentials(allowed_hosts=LOOPBACK), url=receiver.url,
+               event_type="e", payload=payload)  # fmt: skip
+    assert receiver.seen == []
+
+
+@pytest.mark.parametrize("address", ["192.0.0.192", "168.63.129.16", "[::ffff:169.254.169.254]"])
+def test_the_tool_refuses_special_purpose_destinations(inprocess, address):
+    with pytest.raises(WebhookInputError, match="not a public address"):
+        invoke(inprocess, credentials(), url=f"http://{address}/latest/meta-data",
+               event_type="e", payload="{}")  # fmt: skip

@@ -253,7 +253,9 @@ def test_timeout_is_retried_then_reported(receiver):
     assert elapsed < 3.0
     assert len(server.requests) == 2
     assert not delivery.ok and delivery.status is None and delivery.attempts == 2
-    assert delivery.error == "gave up after 2 attempts: timed out (no response within 0.3 s)"
+    assert (
+        delivery.error == "gave up after 2 attempts: timed out (no complete response within 0.3 s)"
+    )
 
 
 def test_connection_refused_is_retried(receiver):
@@ -652,7 +654,7 @@ def test_transport_errors_are_generic(receiver):
     assert delivery.error == "connection failed"
     server = receiver(Reply(200, delay=5.0))
     delivery = send(server.url, "e", {}, SECRET, timeout=0.2, max_attempts=1)
-    assert delivery.error == "timed out (no response within 0.2 s)"
+    assert delivery.error == "timed out (no complete response within 0.2 s)"
     for text in (delivery.error, json.dumps(delivery.as_dict())):
         assert "Errno" not in text and "Error" not in text and "refused" not in text
 

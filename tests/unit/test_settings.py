@@ -81,3 +81,62 @@ def test_falsy(value):
 def test_garbage_settings_never_raise():
     for raw in (None, [], {"api_key": 5, "app": 7, "moderation_mode": ["x"]}):
         parse_settings(raw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "app",
+    [["a1"], 5, True, 1.5, {"app_id": 5}, {"app_id": {"x": 1}}, {"id": "a1"}, '{"app_id": 3}',
+     "[1]", '{"app_id": "a1"', {"app_id": "a\x00b"}],
+)  # fmt: skip
+def test_an_app_that_is_not_an_app_selector_is_named(app):
+    s = parse_settings({**BASE, "app": app})
+    assert s.app_id == ""
+    with pytest.raises(BridgeError) as caught:
+        s.require("app")
+    assert caught.value.code == "invalid_setting" and caught.value.param == "app"
+    assert "not an app selector" in caught.value.message or "not set" in caught.value.message
+
+
+@pytest.mark.parametrize("app", [None, "", {}, {"app_id": ""}])
+def test_an_unset_app_says_so(app):
+    assert parse_settings({**BASE, "app": app}).problem("app").message.startswith("is not set")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("webhook_verification", "githb"), ("webhook_response", "xml"),
+     ("moderation_mode", "llm"), ("webhook_verification", ["github"]),
+     ("moderation_mode", {"value": "app"})],
+)  # fmt: skip
+def test_selects_outside_their_options_are_required_by_require_selects(name, value):
+    s = parse_settings({**BASE, name: value})
+    assert name in s.selects
+    with pytest.raises(BridgeError) as caught:
+        s.require_selects()
+    assert (caught.value.status, caught.value.code) == (503, "invalid_setting")
+    assert f"'{name}' must be one of:" in caught.value.message
+
+
+def test_every_select_of_the_group_yaml_is_checked_against_its_options():
+    """Declaring a select in group/app_bridge.yaml and parsing it with ``select`` is all it
+    takes: the options in the YAML are the ones the parser accepts."""
+    from pathlib import Path
+
+    import yaml
+
+    group = yaml.safe_load((Path(__file__).parents[2] / "group" / "app_bridge.yaml").read_text())
+    selects = {s["name"]: [o["value"] for o in s["options"]] for s in group["settings"]
+               if s["type"] == "select"}  # fmt: skip
+    parsed = parse_settings(BASE)
+    assert set(parsed.selects) == set(selects)
+    for name, options in selects.items():
+        for option in options:
+            assert parse_settings({**BASE, name: option}).problem(name) is None, (name, option)
+        assert parse_settings({**BASE, name: "not-an-option"}).problem(name) is not None
+
+
+def test_webhook_token_is_a_secret_setting():
+    from bridge.settings import SECRET_SETTINGS
+
+    assert parse_settings({**BASE, "webhook_token": " t0k "}).webhook_token == "t0k"
+    assert "webhook_token" in SECRET_SETTINGS
