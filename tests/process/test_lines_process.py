@@ -38,7 +38,7 @@ def sse_events(body: bytes) -> list[dict]:
     return [json.loads(f[len(b"data: ") :]) for f in frames]
 
 
-def assert_alive_and_serving(plugin_process, workspace):
+def assert_alive_and_serving(plugin_process):
     """The process is up, and another endpoint (other id, other settings) answers."""
     assert plugin_process.running
     other = {"api_key": "second-key", "app": {"app_id": "app-chat-0001"}}
@@ -74,7 +74,7 @@ def test_a_3_mb_document_streams_through_a_workflow(plugin_process, workspace, d
     (run,) = workspace.invocations
     assert run.inputs == {"document": DOC}
     assert plugin_process.longest_line < MAX_LINE
-    assert_alive_and_serving(plugin_process, workspace)
+    assert_alive_and_serving(plugin_process)
 
 
 def test_a_3_mb_document_answers_blocking(plugin_process, workspace, doc_flow):
@@ -114,7 +114,7 @@ def test_an_invocation_too_large_for_one_line_is_413_before_the_app_runs(
         assert (r.json()["code"], r.json()["status"]) == ("payload_too_large", 413)
     assert "too large to pass to the app" in r.text and "Traceback" not in r.text
     assert workspace.invocations == []  # refused before invoking
-    assert_alive_and_serving(plugin_process, workspace)
+    assert_alive_and_serving(plugin_process)
 
 
 UNPARSEABLE = {
@@ -150,7 +150,7 @@ def test_a_request_the_sdk_cannot_parse_is_a_400_json_error(
         "status": 400,
     }
     assert workspace.invocations == []
-    assert_alive_and_serving(plugin_process, workspace)
+    assert_alive_and_serving(plugin_process)
 
 
 FAKE_PLUGIN = """
