@@ -152,13 +152,16 @@ class _Collector:
 
     def text(self, name: str) -> str:
         """The stripped text; NUL and lone surrogates (which no response can carry) are
-        dropped/replaced and reported as a problem naming the setting."""
+        dropped/replaced and reported as a problem naming the setting. A secret holding them
+        is unusable as a whole: it reads as unset, so checks fail closed."""
         value = _text(self.raw, name)
         if "\x00" in value or (not value.isascii() and _SURROGATE.search(value)):
             if all(p.name != name for p in self.problems):
                 self.problems.append(
                     Problem(name, "contains a NUL or an invalid (surrogate) character: retype it.")
                 )
+            if name in SECRET_SETTINGS:
+                return ""
             value = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
         return value
 

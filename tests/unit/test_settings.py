@@ -158,3 +158,10 @@ def test_the_diagnostics_page_renders_with_unencodable_settings():
         html = render_page(base=None, settings=parse_settings(raw), raw_settings=raw,
                            authenticated=authenticated)  # fmt: skip
         assert html.encode("utf-8")
+
+
+@pytest.mark.parametrize("name", ["api_key", "webhook_secret", "webhook_token"])
+def test_a_secret_with_nul_or_a_lone_surrogate_reads_as_unset(name):
+    s = parse_settings({**BASE, name: "abc\x00"})
+    assert getattr(s, name) == ""  # never "abc": a shorter key must not open the endpoint
+    assert s.problem(name) is not None
