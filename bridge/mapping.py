@@ -51,8 +51,8 @@ BOOL_TYPES = frozenset({"checkbox", "boolean"})
 MAPPING_SETTINGS = ("webhook_inputs", "webhook_query", "webhook_user")
 MAX_MAPPED_BODY = 4 * 1024 * 1024  # bytes of request body a mapping may search
 MAX_STEPS = 1_000_000  # interpreter steps for all expressions of one delivery
-MAX_SECONDS = 2.0  # wall time for all expressions of one delivery (yields included)
-YIELD_STEPS = 1_000  # steps between yields to the event loop
+MAX_SECONDS = 2.0  # wall time for all expressions of one delivery
+YIELD_STEPS = 1_000  # steps between budget checks (each releases the GIL)
 
 
 class Budget:
@@ -65,7 +65,7 @@ class Budget:
         self.started = time.monotonic()
 
     def spend(self, steps: int) -> None:
-        """Account ``steps``; yield to other requests; raise :class:`BudgetSpent` when out."""
+        """Account ``steps``, let the loop thread in, raise :class:`BudgetSpent` when out."""
         self.used += steps
         pause()
         if self.used > self.steps:
