@@ -35,6 +35,7 @@ BODY_LIMIT = 10 * 1024 * 1024  # the daemon cuts bodies here, silently
 EMPTY_CHUNKED = b"0\r\n\r\n"  # an empty POST as the daemon forwards it (protocol.md §4.2)
 MAX_DEPTH = 64  # objects/arrays nested in one JSON value, the body itself counting as 1
 MAX_INT_DIGITS = sys.get_int_max_str_digits() or 4300  # Python's limit: 4300 by default
+_INT_LIMIT = 10**MAX_INT_DIGITS
 YIELD_EVERY = 20_000  # nodes checked between GIL releases
 OFFLOAD_SIZE = 256 * 1024  # bodies above this are parsed and checked in a native thread
 
@@ -152,6 +153,8 @@ def _check_item(item: Any, depth: int, stack: list, what: str, strings: bool) ->
             check_text(item, what)
     elif kind is float and not math.isfinite(item):
         raise invalid_param(f"{what} has a number too large for JSON (it overflows to infinity).")
+    elif kind is int and not -_INT_LIMIT < item < _INT_LIMIT:  # e.g. a mapping's sum()
+        raise invalid_param(f"{what} has a number longer than {MAX_INT_DIGITS} digits.")
 
 
 def _too_deep(what: str) -> BridgeError:

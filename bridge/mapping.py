@@ -36,7 +36,7 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from jmespath.visitor import TreeInterpreter
 
-from bridge.body import MAX_INT_DIGITS, pause
+from bridge.body import MAX_INT_DIGITS, check_value, pause
 from bridge.cpu import offload
 from bridge.errors import BridgeError, invalid_param, invalid_setting
 from bridge.settings import Settings, coerce_bool
@@ -133,7 +133,7 @@ def search(
     """Evaluate within ``budget``; a 400 naming the setting when it fails or overspends."""
     compiled = compile_expression(setting, expression)
     try:
-        return _Interpreter(budget or Budget()).visit(compiled.parsed, document)
+        result = _Interpreter(budget or Budget()).visit(compiled.parsed, document)
     except BudgetSpent as spent:
         raise invalid_param(
             f"{setting} expression '{expression[:80]}' needed {spent} on this payload (the "
@@ -145,6 +145,8 @@ def search(
         raise invalid_param(
             f"{setting} expression '{expression[:80]}' failed on this payload.", param=setting
         ) from None
+    check_value(result, f"The result of {setting} expression '{expression[:80]}'", strings=False)
+    return result
 
 
 def check_mapped_size(settings: Settings, body_size: int) -> None:

@@ -112,3 +112,14 @@ def test_other_greenlets_run_while_a_mapping_is_evaluated():
     tick.join(timeout=5)
     assert mapped.query.startswith('{"id":0,"name":"item-000000"')
     assert state["ticks_while_mapping"] > 0
+
+
+@pytest.mark.parametrize("setting", ["webhook_query", "webhook_inputs"])
+def test_a_mapping_that_computes_a_too_long_number_is_400(inprocess, workspace, setting):
+    """Each number fits the 4300-digit bound; their sum does not (0.5.0: 500)."""
+    body = ('{"n": [' + ",".join(["9" * 4300] * 10) + "]}").encode()
+    value = json.dumps({"x": "sum(body.n)"}) if setting == "webhook_inputs" else "sum(body.n)"
+    r = deliver(inprocess, body, **{setting: value})
+    assert r.status == 400
+    assert "longer than 4300 digits" in r.json()["message"] and setting in r.json()["message"]
+    assert workspace.invocations == []
