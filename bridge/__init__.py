@@ -9,7 +9,8 @@ Plumbing
 - ``settings``     typed, defensively coerced endpoint settings
 - ``auth``         API-key authentication (constant time, fails closed)
 - ``errors``       the error envelope of each route family; ``guard`` renders failures
-- ``body``         JSON request bodies (413/415/400)
+- ``body``         request bodies: JSON and text within the bounds of docs/limits.md (413/415/400)
+- ``cpu``          CPU-heavy steps (large bodies, mappings) in native threads, off the event loop
 - ``responses``    JSON, HTML and streamed responses
 - ``lines``        the daemon's 5 MiB line: chunks split, large bodies streamed, 413 invocations
 - ``sdk``          version-checked SDK seams: unparseable requests → 400, one cached TypeAdapter

@@ -13,8 +13,9 @@ bounds holds on every route (SPEC §9.1, docs/limits.md):
   survives the trip to Dify (its database rejects NUL, its encoder lone surrogates).
 
 Each is ``400 invalid_param`` with a message saying which bound was hit. The check walks the
-parsed value without recursion and yields to the event loop every
-:data:`YIELD_EVERY` nodes, so a 10 MiB body does not hold up other requests.
+parsed value without recursion; bodies over :data:`OFFLOAD_SIZE` are parsed and checked in
+a native thread (:mod:`bridge.cpu`) so a 10 MiB body holds up other requests as little as
+the interpreter allows.
 """
 
 from __future__ import annotations
@@ -23,16 +24,20 @@ import json
 import math
 import re
 import sys
-import time
 from typing import Any
 
+from gevent import monkey
+
+from bridge.cpu import offload
 from bridge.errors import BridgeError, invalid_param, payload_too_large, unsupported_media_type
 
 BODY_LIMIT = 10 * 1024 * 1024  # the daemon cuts bodies here, silently
 EMPTY_CHUNKED = b"0\r\n\r\n"  # an empty POST as the daemon forwards it (protocol.md §4.2)
 MAX_DEPTH = 64  # objects/arrays nested in one JSON value, the body itself counting as 1
 MAX_INT_DIGITS = sys.get_int_max_str_digits() or 4300  # Python's limit: 4300 by default
-YIELD_EVERY = 20_000  # nodes checked between yields to the event loop
+_INT_LIMIT = 10**MAX_INT_DIGITS
+YIELD_EVERY = 20_000  # nodes checked between GIL releases
+OFFLOAD_SIZE = 256 * 1024  # bodies above this are parsed and checked in a native thread
 
 # A string can only hold NUL or a surrogate through an escape (raw control characters are
 # invalid JSON; raw surrogates are invalid UTF-8), so bodies without one skip the string check.
@@ -49,9 +54,13 @@ def raw_body(data: bytes) -> bytes:
     return b"" if data == EMPTY_CHUNKED else data
 
 
+_native_sleep = monkey.get_original("time", "sleep")
+
+
 def pause() -> None:
-    """Let other requests run (the SDK patches ``time.sleep`` with gevent's cooperative one)."""
-    time.sleep(0)
+    """Let the event loop's thread take the GIL now (long CPU steps run in a native thread,
+    :mod:`bridge.cpu`), rather than at the interpreter's next 5 ms switch."""
+    _native_sleep(0)
 
 
 def _reject_constant(name: str) -> Any:
@@ -85,6 +94,12 @@ def parse_json(data: bytes | str, what: str = "Request body") -> Any:
             raise invalid_param(f"{what} is not valid UTF-8.") from None
     else:
         text = data
+    if len(text) > OFFLOAD_SIZE:  # parse and check off the event loop (bridge.cpu)
+        return offload(_parse_checked, text, what)
+    return _parse_checked(text, what)
+
+
+def _parse_checked(text: str, what: str) -> Any:
     try:
         parsed = json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
@@ -102,7 +117,8 @@ def parse_json(data: bytes | str, what: str = "Request body") -> Any:
 def check_value(value: Any, what: str = "Request body", *, strings: bool = True) -> None:
     """Depth (and, with ``strings``, NUL and lone surrogates) of a JSON-like value.
 
-    Iterative, so no depth can exhaust the stack; yields every :data:`YIELD_EVERY` nodes.
+    Iterative, so no depth can exhaust the stack; releases the GIL every
+    :data:`YIELD_EVERY` nodes.
     """
     stack: list[tuple[Any, int]] = [(value, 0)]
     seen = 0
@@ -137,6 +153,8 @@ def _check_item(item: Any, depth: int, stack: list, what: str, strings: bool) ->
             check_text(item, what)
     elif kind is float and not math.isfinite(item):
         raise invalid_param(f"{what} has a number too large for JSON (it overflows to infinity).")
+    elif kind is int and not -_INT_LIMIT < item < _INT_LIMIT:  # e.g. a mapping's sum()
+        raise invalid_param(f"{what} has a number longer than {MAX_INT_DIGITS} digits.")
 
 
 def _too_deep(what: str) -> BridgeError:

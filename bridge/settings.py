@@ -11,6 +11,7 @@ usable and a list of :class:`Problem` for what the admin has to fix. Routes call
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -33,6 +34,7 @@ VERIFICATION_SCHEMES = (
 WEBHOOK_RESPONSES = ("dify", "outputs", "text")
 MODERATION_MODES = ("keywords", "app", "keywords_and_app")
 DEFAULT_MODEL_NAME = "app-bridge"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 SECRET_SETTINGS = frozenset({"api_key", "webhook_secret", "webhook_token"})
 
@@ -149,7 +151,19 @@ class _Collector:
         self.selects: list[str] = []
 
     def text(self, name: str) -> str:
-        return _text(self.raw, name)
+        """The stripped text; NUL and lone surrogates (which no response can carry) are
+        dropped/replaced and reported as a problem naming the setting. A secret holding them
+        is unusable as a whole: it reads as unset, so checks fail closed."""
+        value = _text(self.raw, name)
+        if "\x00" in value or (not value.isascii() and _SURROGATE.search(value)):
+            if all(p.name != name for p in self.problems):
+                self.problems.append(
+                    Problem(name, "contains a NUL or an invalid (surrogate) character: retype it.")
+                )
+            if name in SECRET_SETTINGS:
+                return ""
+            value = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+        return value
 
     def select(self, name: str, options: tuple[str, ...]) -> str:
         """A select setting (first option = default). A value outside ``options`` is a

@@ -37,7 +37,7 @@ from bridge.errors import (
 from bridge.gateway import AppFailure, AppKind, Reason, RunRequest, input_variables
 from bridge.idempotency import FLIGHTS, REPLAY_HEADER, Deliveries, StoredResponse
 from bridge.idempotency import fingerprint as idempotency_fingerprint
-from bridge.mapping import Mapped, map_request
+from bridge.mapping import Mapped, check_mapped_size, map_request
 from bridge.records import Records
 from bridge.responses import body_response, dumps, json_response
 from bridge.slots import BucketStore, StorageFull
@@ -150,6 +150,7 @@ def receive(call: Call) -> Response:
     body_bytes = raw_body(call.body)
     signed = signed_request(call, body_bytes)
     _verify(call, signed)
+    check_mapped_size(call.settings, len(body_bytes))  # before the parse a mapping would need
     body = parse_body(body_bytes, call.mimetype)
     scheme = call.settings.webhook_verification
     handshake = _handshake(scheme, body, signed)

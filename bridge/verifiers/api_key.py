@@ -24,7 +24,7 @@ class ApiKey:
             )
         url_secret = secrets.token or secrets.secret
         # compare everything, no early exit
-        matches = [same(secrets.secret, key) or same(secrets.token, key) for key in headers]
+        matches = [same(secrets.secret, key) | same(secrets.token, key) for key in headers]
         matches += [same(url_secret, key) for key in in_url]
         if not any(matches):
             raise VerificationFailed("API key does not match")

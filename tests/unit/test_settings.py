@@ -140,3 +140,28 @@ def test_webhook_token_is_a_secret_setting():
 
     assert parse_settings({**BASE, "webhook_token": " t0k "}).webhook_token == "t0k"
     assert "webhook_token" in SECRET_SETTINGS
+
+
+@pytest.mark.parametrize("value", ["bad\ud800word", "nul\x00word"])
+def test_text_settings_with_nul_or_lone_surrogates_are_named_and_cleaned(value):
+    s = parse_settings({**BASE, "moderation_keywords": value, "model_name": value})
+    assert {p.name for p in s.problems} == {"moderation_keywords", "model_name"}
+    assert s.model_name.encode("utf-8")  # no surrogate left
+    assert "\x00" not in s.model_name
+
+
+def test_the_diagnostics_page_renders_with_unencodable_settings():
+    from bridge.diagnostics import render_page
+
+    raw = {**BASE, "moderation_keywords": "x\ud800"}
+    for authenticated in (False, True):
+        html = render_page(base=None, settings=parse_settings(raw), raw_settings=raw,
+                           authenticated=authenticated)  # fmt: skip
+        assert html.encode("utf-8")
+
+
+@pytest.mark.parametrize("name", ["api_key", "webhook_secret", "webhook_token"])
+def test_a_secret_with_nul_or_a_lone_surrogate_reads_as_unset(name):
+    s = parse_settings({**BASE, name: "abc\x00"})
+    assert getattr(s, name) == ""  # never "abc": a shorter key must not open the endpoint
+    assert s.problem(name) is not None
