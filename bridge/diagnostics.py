@@ -73,7 +73,7 @@ _ROUTE_KIND = {
 class SettingRow:
     name: str
     state: str  # "set" | "default" | "problem"
-    value: str  # effective value, "hidden", or the default that applies
+    value: str  # the value (keyed view), "set (…)" when not shown, or the default that applies
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,26 +486,9 @@ def _examples_section(model: PageModel, base: str) -> str:
     return "".join(parts)
 
 
-def render_page(
-    *,
-    base: str | None,
-    settings: Settings,
-    raw_settings: Mapping[str, Any],
-    authenticated: bool,
-    mode: str | None = None,
-    parameters: Mapping[str, Any] | None = None,
-) -> str:
-    """The page for plain inputs (kept for tests and callers that have no :class:`Call`)."""
-    return render(
-        page_model(
-            base=base,
-            settings=settings,
-            raw_settings=raw_settings,
-            authenticated=authenticated,
-            mode=mode,
-            parameters=parameters,
-        )
-    )
+def render_page(**fields: Any) -> str:
+    """The page for plain inputs (the keyword arguments of :func:`page_model`)."""
+    return render(page_model(**fields))
 
 
 def page(call: Call) -> Response:
