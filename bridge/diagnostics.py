@@ -327,7 +327,10 @@ document.addEventListener("click",function(e){
  if(body!==undefined)h["Content-Type"]="application/json";
  out.hidden=false;out.textContent="...";
  fetch(ex.url,{method:ex.method,headers:h,body:body}).then(function(r){
-  return r.text().then(function(t){out.textContent=r.status+" "+r.statusText+"\\n"+t;});
+  return r.text().then(function(t){
+   try{t=JSON.stringify(JSON.parse(t),null,2);}catch(_){}
+   out.textContent=r.status+" "+r.statusText+"\\n"+t;
+  });
  }).catch(function(err){out.textContent=String(err);});
 });
 })();"""
