@@ -5,9 +5,10 @@ The convention (docs/development.md, "Command blocks in the docs"):
 - fenced blocks tagged ``bash``, ``sh``, ``shell`` or ``console`` are run with bash
   (``-e -o pipefail``), each in a fresh shell, from the root of a scratch copy of the
   repository (its ``.venv`` shared), so ``./dev …`` works and nothing lands in the checkout;
-- ``127.0.0.1:5002`` / ``localhost:5002`` — the address ``./dev run`` uses — point at the
-  demo runner this test starts; ``APP_BRIDGE_RUNNER`` (its base URL) and ``APP_BRIDGE_PORT``
-  are exported for tools that talk to it;
+- the test starts the demo runner on port 5002 — the address ``./dev run`` uses — when that
+  port is free, else on a free port, and then ``127.0.0.1:5002`` / ``localhost:5002`` in a
+  block point at it; ``APP_BRIDGE_RUNNER`` (its base URL) and ``APP_BRIDGE_PORT`` are exported
+  for tools that talk to it;
 - a block whose info string has ``no-run`` is documentation only (a server's shell, a
   long-running command);
 - a block tagged ``output`` right after a run block is what it must print: ``…`` matches
@@ -20,10 +21,13 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from devkit.runner import DEMO_CONFIG, Bridge, PortInUse, running
 
 ROOT = Path(__file__).resolve().parents[2]
 SHELLS = frozenset({"bash", "sh", "shell", "console"})
@@ -109,14 +113,27 @@ def scratch(tmp_path_factory) -> Path:
     return copy
 
 
+@pytest.fixture(scope="module")
+def doc_runner() -> Iterator[tuple[str, Bridge]]:
+    """The demo runner where ``./dev run`` puts it when that port is free, else anywhere."""
+    for port in (5002, 0):
+        bridge = Bridge(DEMO_CONFIG)
+        try:
+            with running(bridge, port) as base:
+                yield base, bridge
+                return
+        except PortInUse:
+            continue
+
+
 @pytest.mark.parametrize("block", all_blocks(), ids=lambda block: block.id)
-def test_doc_block_runs_as_written(block, runner, scratch):
+def test_doc_block_runs_as_written(block, doc_runner, scratch):
     missing = [
         tool for tool in ("curl", "openssl") if tool in block.body and not shutil.which(tool)
     ]
     if missing:
         pytest.skip(f"{', '.join(missing)} not installed")
-    base, _ = runner
+    base, _ = doc_runner
     address = base.removeprefix("http://")
     script = block.body
     for demo in DEMO_ADDRESSES:
