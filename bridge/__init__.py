@@ -18,6 +18,7 @@ Plumbing
 - ``cors``         CORS headers and preflights
 - ``routes``       the catalogue of routes; ``fallback`` answers what no route claims
 - ``public_url``   the caller-facing URL, from Dify's headers; ``diagnostics`` the ``GET /`` page
+- ``guides``       per-platform setup guides shown on the diagnostics page
 
 App gateway
 - ``gateway``      invoke (always streaming), failure translation, mode memory, fetch_app cache

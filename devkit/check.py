@@ -1,7 +1,9 @@
 """Validate the plugin layout with the SDK's own models plus the daemon's stricter rules.
 
 Usage: ``python -m devkit.check [--root DIR] [--no-boot]``. Prints ``ok`` or one problem per
-line (exit status 1). See reference/protocol.md §7 for the rules.
+line (exit status 1). The rules are the SDK's models plus what dify-plugin-daemon checks on
+upload and in ``dify plugin package`` (its ``pkg/entities/plugin_entities`` validators and
+``pkg/plugin_packager``), as listed in docs/development.md.
 """
 
 from __future__ import annotations

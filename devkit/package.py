@@ -1,6 +1,8 @@
 """Build ``<name>-<version>.difypkg`` the way ``dify plugin package`` does.
 
-Usage: ``python -m devkit.package [--root DIR] [--out DIR] [--max-size-mb 50] [--boot]``.
+Usage: ``python -m devkit.package [--root DIR] [--out DIR] [--max-size-mb 50] [--boot]
+[--sign KEY.private.pem [--category community]]``. With ``--sign`` it also writes
+``<name>-<version>.signed.difypkg``, as ``dify signature sign`` would (:mod:`devkit.signing`).
 Ignore rules come from ``.difyignore`` (gitignore syntax), falling back to ``.gitignore``;
 there are no built-in exclusions. The zip is reproducible: sorted entries, fixed timestamps.
 """
@@ -18,6 +20,7 @@ from pathlib import Path
 import pathspec
 
 from devkit.check import DEFAULT_ROOT, run_checks
+from devkit.signing import CATEGORIES, SigningError, sign_file
 
 IGNORE_FILES = (".difyignore", ".gitignore")
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
@@ -129,14 +132,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="output dir (default ROOT/dist)")
     parser.add_argument("--max-size-mb", type=float, default=50, help="uncompressed limit")
     parser.add_argument("--boot", action="store_true", help="also boot the plugin first")
+    parser.add_argument(
+        "--sign", type=Path, metavar="KEY", help="also write a copy signed with this private key"
+    )
+    parser.add_argument(
+        "--category", choices=CATEGORIES, default="community", help="authorized_category"
+    )
     args = parser.parse_args(argv)
     out_dir = args.out if args.out is not None else args.root / "dist"
     try:
         target = build_package(args.root, out_dir, args.max_size_mb, boot=args.boot)
-    except PackageError as exc:
+        print(target)
+        if args.sign is not None:
+            print(sign_file(target, args.sign, category=args.category))
+    except (PackageError, SigningError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(target)
     return 0
 
 

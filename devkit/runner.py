@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import signal
 import sys
 import threading
 from collections.abc import Iterator
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bridge.routes import ROUTES  # plain data, the same catalogue the plugin serves
 from devkit.daemon import PluginCrashed, PluginProcess
 from devkit.wire import BODY_LIMIT, daemon_request_bytes
 from devkit.workspace import Workspace
@@ -84,6 +85,11 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length)[:BODY_LIMIT] if length else b""
 
     def _handle(self) -> None:
+        if self.path.split("?", 1)[0] in ("", "/") and self.command in ("GET", "HEAD"):
+            host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
+            body = index_page(self.bridge, f"http://{host}").encode()
+            self._send(200, body, "text/html; charset=utf-8")
+            return
         parts = self.path.split("/", 3)  # ["", "e", hook_id, rest]
         if len(parts) < 3 or parts[1] != "e" or not parts[2]:
             status, body = (
@@ -146,12 +152,28 @@ class Handler(BaseHTTPRequestHandler):
         self._send(404, json.dumps({"code": "not_found", "message": "route not found"}).encode())
 
 
+class PortInUse(Exception):
+    """The runner's port is taken; the message says how to pick another."""
+
+
 def serve(bridge: Bridge, port: int = 5002, host: str = "127.0.0.1") -> ThreadingHTTPServer:
-    """Start the plugin and return a bound (not yet serving) HTTP server."""
-    bridge.plugin.start()
+    """Bind the HTTP server, then start the plugin; return the (not yet serving) server."""
     handler = type("BoundHandler", (Handler,), {"bridge": bridge})
-    server = ThreadingHTTPServer((host, port), handler)
+    try:
+        server = ThreadingHTTPServer((host, port), handler)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise PortInUse(
+            f"port {port} on {host} is already in use; pick another with --port (e.g. --port "
+            f"{port + 1}) or stop what is listening there"
+        ) from None
     server.daemon_threads = True
+    try:
+        bridge.plugin.start()
+    except BaseException:
+        server.server_close()
+        raise
     return server
 
 
@@ -169,17 +191,53 @@ def running(bridge: Bridge, port: int = 0) -> Iterator[str]:
         bridge.plugin.stop()
 
 
-def describe(bridge: Bridge, base: str) -> str:
-    """The banner: every endpoint's routes and a curl example."""
-    lines = [f"App Bridge local runner on {base}  (Ctrl-C to stop)", ""]
+def _endpoint_label(bridge: Bridge, endpoint: dict[str, Any]) -> str:
+    app_id = (endpoint["settings"].get("app") or {}).get("app_id", "")
+    app = bridge.workspace.apps.get(app_id)
+    return f"{app.name} ({app.mode})" if app else app_id or "no app selected"
+
+
+def index_page(bridge: Bridge, base: str) -> str:
+    """``GET /`` on the runner: every endpoint, linked to its diagnostics page."""
+    rows = []
     for hook_id, endpoint in bridge.endpoints.items():
-        app_id = (endpoint["settings"].get("app") or {}).get("app_id", "")
-        app = bridge.workspace.apps.get(app_id)
-        label = f"{app.name} ({app.mode})" if app else app_id
-        lines.append(f"endpoint {hook_id} -> {label}")
-        for route in ROUTES:
-            lines.append(f"  {route.method:<7} {base}/e/{hook_id}{route.path}")
-        lines.append("")
+        settings = endpoint["settings"]
+        url = f"{base}/e/{hook_id}/"
+        scheme = settings.get("webhook_verification") or "api_key"
+        reply = settings.get("webhook_reply") or "response"
+        rows.append(
+            f'<tr><td><a href="{escape(url)}">{escape(hook_id)}</a></td>'
+            f"<td>{escape(_endpoint_label(bridge, endpoint))}</td>"
+            f"<td><code>{escape(str(scheme))}</code></td><td><code>{escape(str(reply))}</code>"
+            "</td></tr>"
+        )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        "<title>App Bridge local runner</title><style>"
+        "body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
+        "table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #d0d7de;"
+        "padding:.35rem .5rem;text-align:left}code{font:13px ui-monospace,monospace}"
+        "</style></head><body><h1>App Bridge local runner</h1>"
+        f"<p>{len(rows)} endpoints, served at <code>{escape(base)}/e/&lt;hook_id&gt;/…</code> as "
+        "Dify's daemon serves them. Open one to see its diagnostics page; the demo key is "
+        "in <code>devkit/demo.yaml</code>.</p>"
+        "<table><tr><th>Endpoint</th><th>App</th><th>Webhook verification</th><th>Reply</th>"
+        f"</tr>{''.join(rows)}</table></body></html>"
+    )
+
+
+def describe(bridge: Bridge, base: str) -> str:
+    """The banner: the index, each endpoint's diagnostics page and a curl example."""
+    lines = [
+        f"App Bridge local runner on {base}  (Ctrl-C to stop)",
+        f"index of endpoints: {base}/",
+        "",
+        "endpoints (diagnostics pages; each lists its routes):",
+    ]
+    for hook_id, endpoint in bridge.endpoints.items():
+        url = f"{base}/e/{hook_id}/"
+        lines.append(f"  GET {url:<48} {_endpoint_label(bridge, endpoint)}")
+    lines.append("")
     first = next(iter(bridge.endpoints), "")
     key = (bridge.endpoints.get(first) or {}).get("settings", {}).get("api_key", "")
     lines.append("try:")
@@ -200,7 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the local runner only listens on loopback")
     bridge = Bridge(args.config)
-    server = serve(bridge, args.port, args.host)
+    try:
+        server = serve(bridge, args.port, args.host)
+    except PortInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     base = f"http://{args.host}:{server.server_address[1]}"
     print(describe(bridge, base), flush=True)
     stop = threading.Event()

@@ -57,7 +57,7 @@ def test_printed_url_serves_the_diagnostics_page(runner_process):
     curl_line = banner[-1].strip()
     url = re.search(r"(http://127\.0\.0\.1:\d+/e/\w+/)", curl_line).group(1)
     for endpoint_line in (line for line in banner if line.strip().startswith("GET")):
-        assert endpoint_line.split()[-1].startswith("http://127.0.0.1:")
+        assert endpoint_line.split()[1].startswith("http://127.0.0.1:")
     r = httpx.get(url, headers={"Authorization": "Bearer demo-key"}, timeout=10)
     assert r.status_code == 200
     assert r.headers["content-type"] == "text/html; charset=utf-8"
@@ -139,3 +139,42 @@ def test_no_stray_children_after_stop():
         time.sleep(0.1)
     else:
         pytest.fail("plugin process still alive after stop()")
+
+
+def test_root_lists_every_endpoint_linked_to_its_diagnostics_page(runner):
+    base, bridge = runner
+    r = httpx.get(f"{base}/", timeout=10)
+    assert r.status_code == 200 and r.headers["content-type"] == "text/html; charset=utf-8"
+    for hook_id in bridge.endpoints:
+        assert f'<a href="{base}/e/{hook_id}/">{hook_id}</a>' in r.text
+    assert "Demo weather workflow (workflow)" in r.text
+
+
+def test_a_busy_port_is_one_line_naming_port(runner):
+    base, _ = runner
+    port = base.rsplit(":", 1)[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "devkit.runner", "--port", port],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "--port" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_dev_help_and_unknown_commands():
+    dev = ROOT / "dev"
+    shown = subprocess.run(
+        [str(dev), "help"], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert shown.returncode == 0 and "./dev keygen" in shown.stdout
+    assert "set -" not in shown.stdout and "#" not in shown.stdout
+    unknown = subprocess.run(
+        [str(dev), "nonsense"], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert unknown.returncode == 2
+    assert unknown.stderr.splitlines()[0] == "./dev: unknown command 'nonsense'"
