@@ -563,7 +563,7 @@ class _Run:
     # -- streaming -------------------------------------------------------------------------
 
     def stream(self) -> Response:
-        writer = _EventWriter()
+        writer = EventWriter()
         frames = with_keepalive(self._frames(writer), KEEPALIVE_INTERVAL, KEEPALIVE_COMMENT)
         first = next(frames, None)  # failures before the first frame are HTTP errors
         chained = itertools.chain([first] if first else [], frames)
@@ -571,7 +571,7 @@ class _Run:
             self._guarded(chained, writer), content_type="text/event-stream; charset=utf-8"
         )
 
-    def _opening(self, writer: _EventWriter) -> bytes:
+    def _opening(self, writer: EventWriter) -> bytes:
         shape, item_id = self.shape, message_id(self.shape.id)
         started = response_object(shape, "in_progress", None, None)
         return b"".join((
@@ -583,7 +583,7 @@ class _Run:
                          content_index=0, part=_text_part("")),
         ))  # fmt: skip
 
-    def _frames(self, writer: _EventWriter) -> Iterator[bytes]:
+    def _frames(self, writer: EventWriter) -> Iterator[bytes]:
         """One delta frame per app event that carries text; nothing for progress events."""
         item_id = message_id(self.shape.id)
         for event in self.events():
@@ -613,7 +613,7 @@ class _Run:
         final = response_object(self.shape, status, text, usage, incomplete=reason)
         yield writer.frame(f"response.{status}", response=final)
 
-    def _guarded(self, frames: Iterator[bytes], writer: _EventWriter) -> Iterator[bytes]:
+    def _guarded(self, frames: Iterator[bytes], writer: EventWriter) -> Iterator[bytes]:
         """Frames as produced; a failure becomes ``response.failed`` and the stream ends."""
         try:
             yield from frames
@@ -628,7 +628,7 @@ class _Run:
             yield opening + writer.frame("response.failed", response=failed)
 
 
-class _EventWriter:
+class EventWriter:
     """Numbers the events of one stream (``sequence_number`` from 0)."""
 
     def __init__(self) -> None:
