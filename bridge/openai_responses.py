@@ -268,27 +268,39 @@ class Shape:
     metadata: dict[str, str] = field(default_factory=dict)
     temperature: float | None = None
     top_p: float | None = None
+    completed_at: int | None = None
 
-    def kept(self, status: str, text: str, usage: dict[str, int] | None, reason: str) -> dict:
-        """The compact form kept for ``GET`` (rebuilt by :func:`from_kept`)."""
-        return {"t": self.created_at, "m": self.model, "i": self.instructions,
-                "p": self.previous_response_id, "u": self.user, "md": self.metadata,
+    def kept(self, status: str, text: str, usage: dict[str, Any] | None, reason: str) -> dict:
+        """The compact form kept for ``GET`` (rebuilt by :func:`from_kept`); never the user."""
+        counts = (
+            [usage["input_tokens"], usage["output_tokens"], usage["total_tokens"]]
+            if usage
+            else None
+        )
+        return {"t": self.created_at, "d": self.completed_at, "m": self.model,
+                "i": self.instructions, "p": self.previous_response_id, "md": self.metadata,
                 "tp": self.temperature, "pp": self.top_p, "s": status, "x": text,
-                "k": usage, "r": reason}  # fmt: skip
+                "k": counts, "r": reason}  # fmt: skip
 
 
-def from_kept(response_id: str, kept: Mapping[str, Any]) -> dict[str, Any]:
+def from_kept(response_id: str, kept: Mapping[str, Any], user: str) -> dict[str, Any]:
+    """The response object again, from :meth:`Shape.kept` (``user`` as the caller named it)."""
     shape = Shape(
         response_id, int(kept.get("t") or 0), str(kept.get("m") or ""),
-        str(kept.get("i") or ""), str(kept.get("p") or ""), True, str(kept.get("u") or ""),
-        dict(kept.get("md") or {}), kept.get("tp"), kept.get("pp"),
+        str(kept.get("i") or ""), str(kept.get("p") or ""), True, user,
+        dict(kept.get("md") or {}), kept.get("tp"), kept.get("pp"), kept.get("d"),
     )  # fmt: skip
-    usage = kept.get("k")
+    counts = kept.get("k")
+    usage = None
+    if isinstance(counts, list) and len(counts) == 3:
+        usage = responses_usage(
+            dict(zip(("prompt_tokens", "completion_tokens", "total_tokens"), counts, strict=True))
+        )
     return response_object(
         shape,
         str(kept.get("s") or "completed"),
         str(kept.get("x") or ""),
-        usage if isinstance(usage, dict) else None,
+        usage,
         incomplete=str(kept.get("r") or ""),
     )
 
@@ -314,14 +326,14 @@ def response_object(
 ) -> dict[str, Any]:
     """A ``response`` object as OpenAI returns it (``text`` None: no output yet)."""
     output = [] if text is None else [output_message(shape, text, "completed")]
-    done = status in ("completed", "incomplete")
+    done = status in ("completed", "incomplete") and text is not None
     return {
         "id": shape.id,
         "object": "response",
         "created_at": shape.created_at,
         "status": status,
         "background": False,
-        "completed_at": int(time.time()) if done and text is not None else None,
+        "completed_at": shape.completed_at if done else None,
         "error": error,
         "incomplete_details": {"reason": incomplete} if incomplete else None,
         "instructions": shape.instructions or None,
@@ -442,7 +454,7 @@ def retrieve(call: Call) -> Response:
     if stored.body is None:
         why = "it was larger than App Bridge keeps" if stored.too_large else "store was false"
         raise not_found(f"Response '{response_id[:64]}' is not stored: {why}.")
-    return json_response(from_kept(response_id, stored.body))
+    return json_response(from_kept(response_id, stored.body, user or ""))
 
 
 def _unknown(response_id: str, param: str) -> BridgeError:
@@ -542,6 +554,7 @@ class _Run:
             logger.warning("could not record response: %s", describe_exception(exc))
 
     def _final(self) -> tuple[str, str, dict[str, Any] | None]:
+        self.shape.completed_at = int(time.time())
         usage = self.translation.usage
         status = "incomplete" if self.translation.replaced else "completed"
         return status, self.translation.text, responses_usage(usage) if usage else None

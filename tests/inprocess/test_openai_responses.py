@@ -283,6 +283,15 @@ def test_retrieve_returns_the_stored_response(client, inprocess):
         client.responses.retrieve(created.id, extra_query={"user": "other"})
 
 
+def test_user_ids_never_reach_storage(client, workspace):
+    r = client.responses.create(model="m", input="hi", user="alice@example.com")
+    stored = b"".join(workspace.storage.data.values())
+    assert b"alice" not in stored and r.id[5:].encode() not in stored
+    assert client.responses.retrieve(r.id).user is None
+    named = client.responses.retrieve(r.id, extra_query={"user": "alice@example.com"})
+    assert named.user == "alice@example.com" and named.completed_at == r.completed_at
+
+
 def test_store_false_keeps_continuity_but_not_the_object(client, workspace):
     first = client.responses.create(model="m", input="one", store=False)
     assert first.store is False
