@@ -386,18 +386,30 @@ def _error_object(error: BridgeError) -> dict[str, str]:
 
 
 class Translation:
-    """Feed Dify events one by one; each returns the answer text it adds (maybe "")."""
+    """Feed Dify events one by one; each returns the answer text it adds (maybe "").
+
+    Dify's output moderation may replace the answer (``message_replace``) after it was
+    streamed: a stream cannot withdraw text, so the replacement is appended there, while a
+    blocking answer is the replacement alone — as Dify's own two modes do.
+    """
 
     def __init__(self) -> None:
         self.kind: AppKind | None = None
-        self.conversation_id = ""
         self.parts: list[str] = []
         self.usage: dict[str, int] | None = None
-        self.replaced = False
+        self.replacement: str | None = None
 
     @property
-    def text(self) -> str:
+    def streamed_text(self) -> str:
         return "".join(self.parts)
+
+    @property
+    def answer(self) -> str:
+        return self.streamed_text if self.replacement is None else self.replacement
+
+    @property
+    def incomplete_reason(self) -> str:
+        return "" if self.replacement is None else "content_filter"
 
     def feed(self, event: Mapping[str, Any]) -> str:
         name = event.get("event")
@@ -410,10 +422,9 @@ class Translation:
             text = str(event.get("answer") or "")
         elif name == "text_chunk":
             text = str((event.get("data") or {}).get("text") or "")
-        elif name == "message_replace":  # output moderation: what was sent cannot be withdrawn
-            self.replaced = True
-            replacement = str(event.get("answer") or "")
-            text = f"\n\n{replacement}" if self.parts else replacement
+        elif name == "message_replace":
+            self.replacement = str(event.get("answer") or "")
+            text = f"\n\n{self.replacement}" if self.parts else self.replacement
         elif name == "message_end":
             self.usage = chat_usage(event.get("metadata"))
         elif name == "workflow_finished" and self.kind is AppKind.WORKFLOW:
@@ -546,18 +557,19 @@ class _Run:
         """Record the response (continuity always; the object too unless store is false)."""
         if not self.conversation_id and not self.request.store:
             return  # nothing to continue and nothing to show
-        reason = "content_filter" if self.translation.replaced else ""
+        reason = self.translation.incomplete_reason
         kept = self.shape.kept(status, text, usage, reason) if self.request.store else None
         try:
             self.store.save(self.shape.id, self.request.user, self.conversation_id, kept)
         except Exception as exc:  # noqa: BLE001 - the answer stands without the record
             logger.warning("could not record response: %s", describe_exception(exc))
 
-    def _final(self) -> tuple[str, str, dict[str, Any] | None]:
+    def _final(self, text: str) -> tuple[str, str, dict[str, Any] | None]:
+        """Status, text and usage of the finished run (and its completion time)."""
         self.shape.completed_at = int(time.time())
         usage = self.translation.usage
-        status = "incomplete" if self.translation.replaced else "completed"
-        return status, self.translation.text, responses_usage(usage) if usage else None
+        status = "incomplete" if self.translation.incomplete_reason else "completed"
+        return status, text, responses_usage(usage) if usage else None
 
     # -- non-streaming ---------------------------------------------------------------------
 
@@ -565,12 +577,9 @@ class _Run:
         translation = self.translation
         for event in self.events():
             translation.feed(event)
-        if translation.replaced:  # Dify's blocking answer is the replacement alone
-            translation.parts = translation.parts[-1:]
-            translation.parts[0] = translation.parts[0].lstrip("\n")
-        status, text, usage = self._final()
+        status, text, usage = self._final(translation.answer)
         self._save(status, text, usage)
-        reason = "content_filter" if translation.replaced else ""
+        reason = translation.incomplete_reason
         return json_response(response_object(self.shape, status, text, usage, incomplete=reason))
 
     # -- streaming -------------------------------------------------------------------------
@@ -611,18 +620,16 @@ class _Run:
         if not writer.opened:
             writer.opened = True
             yield self._opening(writer)
-        status, text, usage = self._final()
-        closing = b"".join((
-            writer.frame("response.output_text.done", item_id=item_id, output_index=0,
-                         content_index=0, text=text, logprobs=[]),
-            writer.frame("response.content_part.done", item_id=item_id, output_index=0,
-                         content_index=0, part=_text_part(text)),
-            writer.frame("response.output_item.done", output_index=0,
-                         item=output_message(self.shape, text, "completed")),
-        ))  # fmt: skip
-        yield closing
+        status, text, usage = self._final(self.translation.streamed_text)
+        # each closing event carries the whole text: one chunk each, so only one is in memory
+        yield writer.frame("response.output_text.done", item_id=item_id, output_index=0,
+                           content_index=0, text=text, logprobs=[])  # fmt: skip
+        yield writer.frame("response.content_part.done", item_id=item_id, output_index=0,
+                           content_index=0, part=_text_part(text))  # fmt: skip
+        yield writer.frame("response.output_item.done", output_index=0,
+                           item=output_message(self.shape, text, "completed"))  # fmt: skip
         self._save(status, text, usage)  # before the terminal event: the id works from then on
-        reason = "content_filter" if self.translation.replaced else ""
+        reason = self.translation.incomplete_reason
         final = response_object(self.shape, status, text, usage, incomplete=reason)
         yield writer.frame(f"response.{status}", response=final)
 
