@@ -496,7 +496,12 @@ class _Run:
         self.translation = Translation()
 
     def _continuation(self) -> tuple[str, list[Message]]:
-        """The conversation to continue (one storage read at most) and the new messages."""
+        """The conversation to continue and the messages it has not seen.
+
+        One storage read for ``previous_response_id`` or for resent history whose latest
+        assistant turn is ours; references further back (workflow apps keep no
+        conversation) are resolved to the text they point to, one read each.
+        """
         request, messages = self.request, self.request.messages
         if request.previous_response_id:
             previous = self.store.find(request.previous_response_id, request.user)
@@ -509,18 +514,26 @@ class _Run:
                     param="previous_response_id",
                 )
             return previous.conversation_id, messages
+        resolved = list(messages)
+        latest = True  # only the latest assistant turn can name the conversation
         for index in range(len(messages) - 1, -1, -1):
-            if messages[index].role in ("assistant", "reference"):
-                known = self._known(messages[index])
-                if known is not None and known.conversation_id:
-                    return known.conversation_id, messages[index + 1 :]
-                if messages[index].role == "reference":
-                    raise invalid_param(
-                        f"Item '{messages[index].item_id[:64]}' is not known here.",
-                        param=f"input[{index}]",
-                    )
-                break  # the latest assistant turn is not ours: a new conversation
-        return "", messages
+            message = messages[index]
+            if message.role not in ("assistant", "reference"):
+                continue
+            if not latest and message.role == "assistant":
+                continue
+            known = self._known(message)
+            if latest and known is not None and known.conversation_id:
+                return known.conversation_id, messages[index + 1 :]
+            latest = False
+            if message.role == "reference":  # no conversation to continue: its text, if kept
+                text = known.body.get("x") if known is not None and known.body else None
+                if not isinstance(text, str):
+                    error = not_found(f"Item with id '{message.item_id[:64]}' not found.")
+                    error.param = f"input[{index}]"
+                    raise error
+                resolved[index] = Message("assistant", text, message.item_id)
+        return "", resolved  # a new conversation; earlier turns go to the app as a transcript
 
     def _known(self, message: Message) -> StoredResponse | None:
         response_id = response_id_of_message(message.item_id)

@@ -240,6 +240,29 @@ def test_resent_history_continues_through_our_message_ids(client, workspace):
     ]
 
 
+def test_references_without_a_conversation_resolve_to_their_text(inprocess, workspace):
+    """A workflow app keeps no conversation: the AI SDK's item_reference becomes the text."""
+    form = [{"paragraph": {"variable": "query", "label": "Q"}}]
+    workspace.add_app(App("app-wf", "workflow", user_input_form=form,
+                          script=Script(answer="A:{inputs[query]}")))  # fmt: skip
+    client = openai_client(inprocess, settings_for("app-wf"))
+    first = client.responses.create(model="m", input="one")
+    client.responses.create(
+        model="m", input=[{"role": "user", "content": "one"},
+                          {"type": "item_reference", "id": first.output[0].id},
+                          {"role": "user", "content": "two"}],
+    )  # fmt: skip
+    inv = workspace.invocations[-1]
+    assert inv.inputs["query"] == "User: one\n\nAssistant: A:one\n\nUser: two"
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.responses.create(
+            model="m", input=[{"type": "item_reference", "id": "msg_" + "1" * 48},
+                              {"role": "user", "content": "three"}],
+        )  # fmt: skip
+    assert caught.value.body["param"] == "input[0]"
+    assert len(workspace.invocations) == 2
+
+
 def test_foreign_history_starts_a_new_conversation_with_the_transcript(client, workspace):
     client.responses.create(
         model="m",
