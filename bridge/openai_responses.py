@@ -463,7 +463,12 @@ def retrieve(call: Call) -> Response:
     if stored is None:
         raise _unknown(response_id, "response_id")
     if stored.body is None:
-        why = "it was larger than App Bridge keeps" if stored.too_large else "store was false"
+        if not stored.latest:
+            why = "a later response of its conversation replaced it"
+        elif stored.too_large:
+            why = "it was larger than App Bridge keeps"
+        else:
+            why = "store was false"
         raise not_found(f"Response '{response_id[:64]}' is not stored: {why}.")
     return json_response(from_kept(response_id, stored.body, user or ""))
 
@@ -479,8 +484,12 @@ class _Run:
         self.call = call
         self.request = request
         self.store = ResponseStore(call.records)
+        self.previous, new_messages = self._continuation()
+        self.conversation_id = self.previous.conversation_id if self.previous else ""
+        self.question = _question(new_messages)
+        self.translation = Translation()
         self.shape = Shape(
-            id=new_id(),
+            id=new_id(self.previous.response_id if self.previous else None),
             created_at=int(time.time()),
             model=call.settings.model_name,
             instructions=request.instructions,
@@ -491,12 +500,9 @@ class _Run:
             temperature=request.temperature,
             top_p=request.top_p,
         )
-        self.conversation_id, new_messages = self._continuation()
-        self.question = _question(new_messages)
-        self.translation = Translation()
 
-    def _continuation(self) -> tuple[str, list[Message]]:
-        """The conversation to continue and the messages it has not seen.
+    def _continuation(self) -> tuple[StoredResponse | None, list[Message]]:
+        """The response this one follows in a conversation, and the messages it adds.
 
         One storage read for ``previous_response_id`` or for resent history whose latest
         assistant turn is ours; references further back (workflow apps keep no
@@ -513,7 +519,7 @@ class _Run:
                     "app): send the whole context in input instead.",
                     param="previous_response_id",
                 )
-            return previous.conversation_id, messages
+            return previous, messages
         resolved = list(messages)
         latest = True  # only the latest assistant turn can name the conversation
         for index in range(len(messages) - 1, -1, -1):
@@ -524,7 +530,7 @@ class _Run:
                 continue
             known = self._known(message)
             if latest and known is not None and known.conversation_id:
-                return known.conversation_id, messages[index + 1 :]
+                return known, messages[index + 1 :]
             latest = False
             if message.role == "reference":  # no conversation to continue: its text, if kept
                 text = known.body.get("x") if known is not None and known.body else None
@@ -533,7 +539,7 @@ class _Run:
                     error.param = f"input[{index}]"
                     raise error
                 resolved[index] = Message("assistant", text, message.item_id)
-        return "", resolved  # a new conversation; earlier turns go to the app as a transcript
+        return None, resolved  # a new conversation; earlier turns go to the app as a transcript
 
     def _known(self, message: Message) -> StoredResponse | None:
         response_id = response_id_of_message(message.item_id)
@@ -573,7 +579,10 @@ class _Run:
         reason = self.translation.incomplete_reason
         kept = self.shape.kept(status, text, usage, reason) if self.request.store else None
         try:
-            self.store.save(self.shape.id, self.request.user, self.conversation_id, kept)
+            self.store.save(
+                self.shape.id, self.request.user, self.conversation_id, kept,
+                previous=self.previous if self.conversation_id else None,
+            )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - the answer stands without the record
             logger.warning("could not record response: %s", describe_exception(exc))
 

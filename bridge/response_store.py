@@ -1,21 +1,26 @@
 """Stored Responses-API responses: id → owner, Dify conversation and (optionally) the object.
 
 The Responses face (:mod:`bridge.openai_responses`) keeps its server-side state through
-this module only, so the storage layer under it can change without touching the face:
+this module only, so the storage layer under it can change without touching the face.
 
-- :func:`new_id` makes a ``resp_…`` id (192 random bits: the id is also a capability);
-- :meth:`ResponseStore.find` is **one storage read**: the record of an id lives in exactly
-  one slot (a hash of the id), holding a tag of the id, the SHA-256 digest of its ``user``,
-  its Dify conversation and, unless the caller sent ``store: false``, the response object;
-- :meth:`ResponseStore.save` is **one record write** per new response (today's
-  :meth:`~bridge.records.Records.put` checks the slot first: records are never
-  overwritten, see :mod:`bridge.records`).
+A Dify conversation is linear, so the store keeps **one record per conversation**, in one
+slot of a fixed table: the first response of a conversation takes a random slot, and every
+later response's id names the same slot (its first hex digits), so
 
-Storage stays bounded: at most ``SLOTS`` records per endpoint of at most
-``MAX_RECORD_BYTES`` each; a new response takes its slot from whatever older record held it
-(ids are random, so slots fill evenly). A response whose object would not fit is kept for
-``previous_response_id`` but not for ``GET`` (its record says so). Records live ``TTL``.
-External user ids never reach storage, only their digests.
+- :meth:`ResponseStore.find` is **one storage read** for any response of the chain;
+- :meth:`ResponseStore.save` is **one record write** per response (today's
+  :meth:`~bridge.records.Records.put` checks or clears the slot first: records are never
+  overwritten, see :mod:`bridge.records`);
+- storage is bounded by ``SLOTS`` records of at most ``MAX_RECORD_BYTES`` per endpoint, and
+  a conversation's record is replaced only by a *new conversation* landing on its slot,
+  never by later turns of other conversations.
+
+A record holds the tags (digests) of the conversation's latest ``CHAIN`` response ids, the
+SHA-256 digest of the ``user`` that owns it, the Dify conversation id and, unless the caller
+sent ``store: false`` or it would not fit, what the face needs to answer ``GET`` for the
+latest response. Workflow and completion apps keep no conversation: each response is its
+own chain. Records live ``TTL`` from their last write. External user ids never reach
+storage, only their digests.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.records import Records
@@ -31,13 +36,18 @@ from bridge.records import Records
 KIND = "resp"
 TTL = 30 * 24 * 3600.0  # OpenAI keeps stored responses 30 days
 SLOTS = 2048
+CHAIN = 32  # response ids of one conversation that still continue it
 MAX_RECORD_BYTES = 4096  # so at most SLOTS × 4 KiB = 8 MiB per endpoint
 ID_PREFIX = "resp_"
 _ID_HEX = 48
+_SLOT_HEX = 4  # the first hex digits of an id's random part name its slot
 
 
-def new_id() -> str:
-    return ID_PREFIX + secrets.token_hex(_ID_HEX // 2)
+def new_id(continuing: str | None = None) -> str:
+    """A fresh ``resp_…`` id: 176 random bits (the id is also a capability), in the slot of
+    ``continuing`` (the response it follows in a conversation) or in a random one."""
+    slot = continuing[len(ID_PREFIX) :][:_SLOT_HEX] if continuing else secrets.token_hex(2)
+    return ID_PREFIX + slot + secrets.token_hex((_ID_HEX - _SLOT_HEX) // 2)
 
 
 def is_response_id(text: str) -> bool:
@@ -52,13 +62,24 @@ def is_response_id(text: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
+    response_id: str
     conversation_id: str  # "" for workflow and completion apps
-    body: dict[str, Any] | None  # what the face kept to answer GET; None: store false / too big
-    too_large: bool = False  # the object was not kept because it exceeded MAX_RECORD_BYTES
+    latest: bool  # the newest response of its conversation
+    body: dict[str, Any] | None  # what the face kept for GET (latest only; None: not kept)
+    too_large: bool = False  # the body was not kept because it exceeded MAX_RECORD_BYTES
+    chain: tuple[str, ...] = field(default=(), repr=False)
 
 
 def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _tag(response_id: str) -> str:
+    return hashlib.sha256(response_id.encode()).hexdigest()[32:48]
+
+
+def _slot(response_id: str) -> str:
+    return f"{int(response_id[len(ID_PREFIX) :][:_SLOT_HEX], 16) % SLOTS:06d}"
 
 
 class ResponseStore:
@@ -67,41 +88,47 @@ class ResponseStore:
     def __init__(self, records: Records) -> None:
         self._records = records
 
-    @staticmethod
-    def _slot(response_id: str) -> str:
-        digest = hashlib.sha256(response_id.encode()).digest()
-        return f"{int.from_bytes(digest[:8], 'big') % SLOTS:06d}"
-
-    @staticmethod
-    def _tag(response_id: str) -> str:
-        return hashlib.sha256(response_id.encode()).digest()[8:24].hex()
-
     def find(self, response_id: str, user: str | None) -> StoredResponse | None:
-        """The response ``response_id`` if this endpoint made it (for ``user``, unless None)."""
+        """Response ``response_id`` if this endpoint made it (for ``user``, unless None)."""
         if not is_response_id(response_id):
             return None
-        value = self._records.get(KIND, self._slot(response_id))
-        if not isinstance(value, dict) or value.get("id") != self._tag(response_id):
+        value = self._records.get(KIND, _slot(response_id))
+        if not isinstance(value, dict) or not isinstance(value.get("h"), list):
             return None
-        if user is not None and value.get("u") != _digest(user)[:32]:
+        chain, tag = tuple(str(t) for t in value["h"]), _tag(response_id)
+        if tag not in chain or (user is not None and value.get("u") != _digest(user)):
             return None
-        body = value.get("r")
+        latest = chain[-1] == tag
+        body = value.get("r") if latest else None
         return StoredResponse(
+            response_id=response_id,
             conversation_id=str(value.get("c") or ""),
+            latest=latest,
             body=body if isinstance(body, dict) else None,
-            too_large=bool(value.get("big")),
+            too_large=latest and bool(value.get("big")),
+            chain=chain,
         )
 
     def save(
-        self, response_id: str, user: str, conversation_id: str, body: dict[str, Any] | None
+        self,
+        response_id: str,
+        user: str,
+        conversation_id: str,
+        body: dict[str, Any] | None,
+        *,
+        previous: StoredResponse | None = None,
     ) -> None:
-        """Record a new response; ``body`` None keeps only its conversation. Raises on refusal."""
-        value: dict[str, Any] = {
-            "id": self._tag(response_id),
-            "u": _digest(user)[:32],
-            "c": conversation_id,
-            "r": body,
-        }
+        """Record a new response (``previous``: the one it follows, from :meth:`find`).
+
+        ``body`` None keeps only continuity. Raises when storage refuses the write.
+        """
+        chain = [*previous.chain, _tag(response_id)][-CHAIN:] if previous else [_tag(response_id)]
+        value: dict[str, Any] = {"h": chain, "u": _digest(user), "c": conversation_id, "r": body}
         if body is not None and len(json.dumps(value).encode()) > MAX_RECORD_BYTES:
             value.update(r=None, big=True)
-        self._records.put(KIND, self._slot(response_id), value, TTL)
+        slot = _slot(response_id)
+        if previous is not None and _slot(previous.response_id) == slot:
+            self._records.delete(KIND, slot)  # read just now: the slot holds this conversation
+            self._records.put(KIND, slot, value, TTL, new=True)
+        else:
+            self._records.put(KIND, slot, value, TTL)

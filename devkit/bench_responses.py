@@ -120,7 +120,9 @@ def time_to_first_byte(n: int, first_delay: float = 0.1) -> list[tuple[str, floa
             for i in range(n + 3):
                 start = time.perf_counter()
                 reply = proc.send(raw, SETTINGS)
-                next(reply.chunks)
+                head = next(reply.chunks)
+                if reply.status != 200:
+                    raise RuntimeError(f"{name}: HTTP {reply.status}: {head[:200]!r}")
                 elapsed = (time.perf_counter() - start - first_delay) * 1000
                 for _chunk in reply.chunks:
                     pass

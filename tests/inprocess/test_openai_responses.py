@@ -315,6 +315,19 @@ def test_user_ids_never_reach_storage(client, workspace):
     assert named.user == "alice@example.com" and named.completed_at == r.completed_at
 
 
+def test_a_conversation_keeps_its_latest_response(client, workspace):
+    """Dify conversations are linear: one record per conversation, the latest object kept."""
+    first = client.responses.create(model="m", input="one")
+    second = client.responses.create(model="m", input="two", previous_response_id=first.id)
+    assert client.responses.retrieve(second.id).output_text == second.output_text
+    with pytest.raises(openai.NotFoundError, match="later response"):
+        client.responses.retrieve(first.id)
+    client.responses.create(model="m", input="two again", previous_response_id=first.id)
+    conversation = workspace.emitted[0][0]["conversation_id"]
+    assert [i.conversation_id for i in workspace.invocations[1:]] == [conversation] * 2
+    assert len(workspace.storage.data) == 1
+
+
 def test_store_false_keeps_continuity_but_not_the_object(client, workspace):
     first = client.responses.create(model="m", input="one", store=False)
     assert first.store is False

@@ -1,8 +1,9 @@
-"""The Responses API's storage: one slot per id, owner by digest, bounded, expiring."""
+"""The Responses API's storage: one record per conversation, owner by digest, bounded."""
 
 from bridge import response_store
 from bridge.records import Records
 from bridge.response_store import (
+    CHAIN,
     MAX_RECORD_BYTES,
     SLOTS,
     TTL,
@@ -81,3 +82,50 @@ def test_storage_stays_bounded(monkeypatch):
     assert len(storage.data) <= 32
     assert storage.used == sum(len(v) for v in storage.data.values())  # nothing leaked
     assert SLOTS * MAX_RECORD_BYTES <= 8 * 1024 * 1024
+
+
+def test_a_conversation_keeps_one_record_and_its_chain():
+    store, storage, _ = make()
+    first = new_id()
+    store.save(first, "alice", "conv", {"x": "1"})
+    previous = store.find(first, "alice")
+    second = new_id(first)
+    assert second[5:9] == first[5:9] and second != first
+    storage.ops.clear()
+    store.save(second, "alice", "conv", {"x": "2"}, previous=previous)
+    assert storage.ops == ["del", "set"]  # the slot was just read: no check needed
+    assert len(storage.data) == 1
+    old, new = store.find(first, "alice"), store.find(second, "alice")
+    assert (old.conversation_id, old.latest, old.body) == ("conv", False, None)
+    assert (new.latest, new.body) == (True, {"x": "2"})
+    assert store.find(second, "bob") is None
+
+
+def test_the_chain_is_capped():
+    store, _, _ = make()
+    ids = [new_id()]
+    store.save(ids[0], "", "conv", None)
+    for _ in range(CHAIN + 5):
+        ids.append(new_id(ids[-1]))
+        store.save(ids[-1], "", "conv", None, previous=store.find(ids[-2], ""))
+    assert store.find(ids[0], "") is None
+    assert store.find(ids[-CHAIN], "") is not None
+
+
+def test_turns_of_other_conversations_never_evict_a_conversation(monkeypatch):
+    monkeypatch.setattr(response_store, "SLOTS", 64)
+    store, _, _ = make()
+    mine = new_id()
+    store.save(mine, "me", "conv-mine", None)
+    others = []
+    while len(others) < 20:  # other conversations that do not share my slot
+        candidate = new_id()
+        if candidate[5:9] != mine[5:9] and int(candidate[5:9], 16) % 64 != int(mine[5:9], 16) % 64:
+            store.save(candidate, "x", f"conv-{len(others)}", None)
+            others.append(candidate)
+    for _ in range(50):  # many turns of those conversations
+        for index, latest in enumerate(others):
+            following = new_id(latest)
+            store.save(following, "x", f"conv-{index}", None, previous=store.find(latest, "x"))
+            others[index] = following
+    assert store.find(mine, "me").conversation_id == "conv-mine"
