@@ -256,7 +256,7 @@ def response_id_of_message(item_id: str) -> str | None:
 
 @dataclass(slots=True)
 class Shape:
-    """What a response object says besides its output: fixed when the request arrives."""
+    """What a response object says besides its output (all but ``completed_at`` known up front)."""
 
     id: str
     created_at: int
