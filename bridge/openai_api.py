@@ -108,6 +108,18 @@ def _content_text(content: object, index: int) -> str:
     return "\n".join(texts)
 
 
+def message_role(role: object, param: str) -> str:
+    """``system``, ``user`` or ``assistant`` (``developer`` is ``system``); else a 400."""
+    if role == "developer":
+        return "system"
+    if role not in ("system", "user", "assistant"):
+        raise invalid_param(
+            f"Unsupported role '{str(role)[:20]}': use system, developer, user or assistant.",
+            param=param,
+        )
+    return str(role)
+
+
 def parse_chat(body: Mapping[str, Any]) -> ChatRequest:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -116,14 +128,7 @@ def parse_chat(body: Mapping[str, Any]) -> ChatRequest:
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
             raise invalid_param("Each message must be an object.", param=f"messages[{index}]")
-        role = message.get("role")
-        if role == "developer":
-            role = "system"
-        if role not in ("system", "user", "assistant"):
-            raise invalid_param(
-                f"Unsupported role '{str(role)[:20]}': use system, developer, user or assistant.",
-                param=f"messages[{index}].role",
-            )
+        role = message_role(message.get("role"), f"messages[{index}].role")
         turns.append((role, _content_text(message.get("content"), index)))
     if turns[-1][0] != "user" or not turns[-1][1].strip():
         raise invalid_param("The last message must be a non-empty user message.", param="messages")

@@ -41,7 +41,7 @@ from bridge.body import json_object
 from bridge.call import Call
 from bridge.errors import BridgeError, describe_exception, internal_error, invalid_param, not_found
 from bridge.gateway import AppFailure, AppKind, Reason, kind_of_event
-from bridge.openai_api import app_run, chat_usage, workflow_usage
+from bridge.openai_api import app_run, chat_usage, message_role, workflow_usage
 from bridge.response_store import ID_PREFIX, ResponseStore, StoredResponse, is_response_id, new_id
 from bridge.responses import json_response, stream_response
 from bridge.sse import KEEPALIVE_COMMENT, named_frame, with_keepalive
@@ -129,14 +129,7 @@ def _part_text(part: object, param: str) -> str:
 
 
 def _message(item: Mapping[str, Any], param: str) -> Message:
-    role = item.get("role")
-    if role == "developer":
-        role = "system"
-    if role not in ("system", "user", "assistant"):
-        raise invalid_param(
-            f"Unsupported role '{str(role)[:20]}': use user, system, developer or assistant.",
-            param=f"{param}.role",
-        )
+    role = message_role(item.get("role"), f"{param}.role")
     content = item.get("content")
     if isinstance(content, str):
         text = content
@@ -147,7 +140,7 @@ def _message(item: Mapping[str, Any], param: str) -> Message:
             "content must be a string or an array of parts.", param=f"{param}.content"
         )
     item_id = item.get("id")
-    return Message(str(role), text, item_id if isinstance(item_id, str) else "")
+    return Message(role, text, item_id if isinstance(item_id, str) else "")
 
 
 def parse_input(raw: object) -> list[Message]:
