@@ -476,6 +476,16 @@ def test_mid_stream_failure_is_response_failed_then_the_end(inprocess, workspace
     assert [raw["sequence_number"] for _, _, raw in events] == list(range(len(events)))
 
 
+def test_failure_after_a_keepalive_still_opens_the_response(inprocess, workspace, monkeypatch):
+    """Once a keep-alive went out the status is sent: the failure is an event, after created."""
+    monkeypatch.setattr(openai_responses, "KEEPALIVE_INTERVAL", 0.05)
+    workspace.app(CHAT_APP).script = Script(first_delay=0.3, error_after=0)
+    r = post(inprocess, {"input": "q", "stream": True})
+    assert r.status == 200 and r.text.startswith(": keepalive")
+    names = [n for n, _, _ in sse_events(r)]
+    assert names == [*OPENING, "response.failed"]
+
+
 def test_output_moderation_replacement_is_incomplete_content_filter(inprocess, workspace):
     workspace.app(CHAT_APP).script = Script(answer="bad words", replace_with="[removed]")
     events = sse_events(post(inprocess, {"input": "q", "stream": True}))
