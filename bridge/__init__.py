@@ -27,6 +27,7 @@ App gateway
 Protocols
 - ``service_api``  Dify Service-API facade (+ ``conversations``: ownership)
 - ``openai_api``   OpenAI facade (+ ``transcripts``: continuity for stateless clients)
+- ``openai_responses`` OpenAI Responses API (+ ``response_store``: response ids → conversations)
 - ``extension``    Dify API-based Extension (+ ``moderation``, ``singleflight``)
 - ``webhook``      webhook receiver (+ ``verifiers/`` one module per provider, ``mapping``,
                    ``idempotency``)

@@ -12,11 +12,26 @@ from werkzeug import Response
 from bridge.errors import BridgeError, Family, error_response, not_found
 from bridge.routes import allowed_methods
 
-OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
+# The first segment after ``/v1/`` of every resource in OpenAI's API reference (and the
+# legacy ones clients still call). None collides with a Dify Service-API path except
+# ``files`` (Dify's ``/v1/files/upload`` and ``/v1/files/<id>/preview``, kept in Dify's
+# format) and ``conversations`` (Dify's own conversation API: left out, a Dify route).
+OPENAI_RESOURCES = frozenset({
+    "assistants", "audio", "batches", "chat", "chatkit", "completions", "containers",
+    "edits", "embeddings", "engines", "evals", "files", "fine-tunes", "fine_tuning",
+    "images", "models", "moderations", "organization", "realtime", "responses", "threads",
+    "uploads", "vector_stores", "videos",
+})  # fmt: skip
 
 
 def family_for_path(path: str) -> Family:
-    return Family.OPENAI if path.rstrip("/") in OPENAI_PATHS else Family.DIFY
+    """OpenAI's error format on OpenAI's paths under ``/v1/``, Dify's everywhere else."""
+    parts = path.strip("/").split("/")
+    if len(parts) < 2 or parts[0] != "v1" or parts[1] not in OPENAI_RESOURCES:
+        return Family.DIFY
+    if parts[1] == "files" and (parts[2:] == ["upload"] or parts[3:] == ["preview"]):
+        return Family.DIFY
+    return Family.OPENAI
 
 
 def unrouted(method: str, path: str) -> tuple[BridgeError, dict[str, str]]:

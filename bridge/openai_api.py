@@ -110,6 +110,18 @@ def _content_text(content: object, index: int) -> str:
     return "\n".join(texts)
 
 
+def message_role(role: object, param: str) -> str:
+    """``system``, ``user`` or ``assistant`` (``developer`` is ``system``); else a 400."""
+    if role == "developer":
+        return "system"
+    if role not in ("system", "user", "assistant"):
+        raise invalid_param(
+            f"Unsupported role '{str(role)[:20]}': use system, developer, user or assistant.",
+            param=param,
+        )
+    return str(role)
+
+
 def parse_chat(body: Mapping[str, Any]) -> ChatRequest:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -118,14 +130,7 @@ def parse_chat(body: Mapping[str, Any]) -> ChatRequest:
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
             raise invalid_param("Each message must be an object.", param=f"messages[{index}]")
-        role = message.get("role")
-        if role == "developer":
-            role = "system"
-        if role not in ("system", "user", "assistant"):
-            raise invalid_param(
-                f"Unsupported role '{str(role)[:20]}': use system, developer, user or assistant.",
-                param=f"messages[{index}].role",
-            )
+        role = message_role(message.get("role"), f"messages[{index}].role")
         turns.append((role, _content_text(message.get("content"), index)))
     if turns[-1][0] != "user" or not turns[-1][1].strip():
         raise invalid_param("The last message must be a non-empty user message.", param="messages")
@@ -146,6 +151,36 @@ def parse_chat(body: Mapping[str, Any]) -> ChatRequest:
 
 
 # -- the run -----------------------------------------------------------------------------
+
+
+def app_run(
+    call: Call,
+    *,
+    question: str,
+    system: str,
+    extra_inputs: Mapping[str, Any],
+    conversation_id: str,
+    user: str,
+) -> RunRequest:
+    """The app run for an OpenAI-style request (Chat Completions and Responses alike).
+
+    The question also goes to ``query_variable`` (workflow/completion apps); the system
+    prompt to the ``system_prompt`` input when the app declares one, else it is prepended
+    to the first query of a conversation. Extra inputs pass when the app declares them.
+    """
+    declared = {
+        c["variable"] for c in input_variables(call.gateway.parameters(call.settings.app_id))
+    }
+    inputs: dict[str, Any] = {k: v for k, v in extra_inputs.items() if k in declared}
+    query_variable = call.settings.query_variable or "query"
+    if query_variable in declared:
+        inputs[query_variable] = question
+    query = question
+    if system and SYSTEM_VARIABLE in declared:
+        inputs[SYSTEM_VARIABLE] = system
+    elif system and not conversation_id:
+        query = f"{system}\n\n{question}"
+    return RunRequest(call.settings.app_id, inputs, query, conversation_id, user)
 
 
 def chat_completions(call: Call) -> Response:
@@ -177,20 +212,15 @@ class _Completion:
         return found
 
     def _run_request(self, conversation_id: str) -> RunRequest:
-        call, chat = self.call, self.chat
-        declared = {
-            c["variable"] for c in input_variables(call.gateway.parameters(call.settings.app_id))
-        }
-        inputs: dict[str, Any] = {k: v for k, v in chat.inputs.items() if k in declared}
-        query_variable = call.settings.query_variable or "query"
-        if query_variable in declared:
-            inputs[query_variable] = chat.question
-        query = chat.question
-        if chat.system and SYSTEM_VARIABLE in declared:
-            inputs[SYSTEM_VARIABLE] = chat.system
-        elif chat.system and not conversation_id:
-            query = f"{chat.system}\n\n{chat.question}"
-        return RunRequest(call.settings.app_id, inputs, query, conversation_id, chat.user)
+        chat = self.chat
+        return app_run(
+            self.call,
+            question=chat.question,
+            system=chat.system,
+            extra_inputs=chat.inputs,
+            conversation_id=conversation_id,
+            user=chat.user,
+        )
 
     def events(self) -> Iterator[dict[str, Any]]:
         """App events; a stale conversation is reset and the run retried once."""
@@ -267,10 +297,10 @@ class _Completion:
                 raise BridgeError(
                     500, "workflow_failed", str(data.get("error") or "The workflow failed.")
                 )
-            answer, usage = outputs_text(data.get("outputs")), _workflow_usage(data)
+            answer, usage = outputs_text(data.get("outputs")), workflow_usage(data)
             completion_id = result["workflow_run_id"]
         else:
-            answer, usage = result["answer"], _usage(result.get("metadata"))
+            answer, usage = result["answer"], chat_usage(result.get("metadata"))
             completion_id = result["message_id"]
         digested = self._answer_digest(aggregator.kind)
         if digested is not None:
@@ -340,10 +370,10 @@ class _Completion:
                 replacement = str(event.get("answer") or "")
                 text = f"\n\n{replacement}" if answered else replacement
             elif name == "message_end":
-                usage = _usage(event.get("metadata"))
+                usage = chat_usage(event.get("metadata"))
             elif name == "workflow_finished" and kind is AppKind.WORKFLOW:
                 data = event.get("data") or {}
-                usage = _workflow_usage(data)
+                usage = workflow_usage(data)
                 if not answered:  # a workflow that streamed no text: its outputs are the answer
                     text = outputs_text(data.get("outputs"))
             if text:
@@ -377,7 +407,7 @@ def _error_chunk(error: BridgeError) -> dict[str, Any]:
     return error_body(error, Family.OPENAI)
 
 
-def _usage(metadata: object) -> dict[str, int]:
+def chat_usage(metadata: object) -> dict[str, int]:
     usage = (metadata or {}).get("usage") if isinstance(metadata, dict) else None
     usage = usage if isinstance(usage, dict) else {}
     prompt, completion = (
@@ -391,6 +421,6 @@ def _usage(metadata: object) -> dict[str, int]:
     }
 
 
-def _workflow_usage(data: Mapping[str, Any]) -> dict[str, int]:
+def workflow_usage(data: Mapping[str, Any]) -> dict[str, int]:
     total = int(data.get("total_tokens") or 0)
     return {"prompt_tokens": 0, "completion_tokens": total, "total_tokens": total}

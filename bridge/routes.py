@@ -5,6 +5,7 @@ A test keeps this catalogue equal to the endpoint YAMLs declared in the group fi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -25,14 +26,25 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/extension", "extension", "Dify API-based Extension: data tool, moderation."),
     Route("GET", "/v1/models", "openai", "OpenAI API: the model list (one model: this app)."),
     Route("POST", "/v1/chat/completions", "openai", "OpenAI API: chat completions, streamed."),
+    Route("POST", "/v1/responses", "openai", "OpenAI Responses API: blocking or streamed."),
+    Route("GET", "/v1/responses/<response_id>", "openai", "OpenAI Responses API: a stored one."),
     Route("POST", "/webhook", "webhook", "Verified webhooks (GitHub, Slack, Stripe…) → app runs."),
     Route("GET", "/webhook", "webhook", "Webhook subscription handshake (Meta hub.challenge)."),
 )
 
 
+def _pattern(template: str) -> re.Pattern[str]:
+    """``/v1/responses/<response_id>`` matches one path segment in place of ``<…>``."""
+    parts = re.split(r"<[^>]+>", template)
+    return re.compile("[^/]+".join(re.escape(p) for p in parts) + r"\Z")
+
+
+_PATTERNS = tuple((route, _pattern(route.path)) for route in ROUTES)
+
+
 def allowed_methods(path: str) -> tuple[str, ...]:
     """The methods served on ``path`` (``HEAD`` with ``GET``), sorted; empty if none."""
-    methods = {r.method for r in ROUTES if r.path == path}
+    methods = {route.method for route, pattern in _PATTERNS if pattern.match(path)}
     if "GET" in methods:
         methods.add("HEAD")
     return tuple(sorted(methods))

@@ -24,6 +24,11 @@ def data_frame(obj: object) -> bytes:
     return b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
 
 
+def named_frame(name: str, obj: object) -> bytes:
+    """``event: <name>\ndata: <json>\n\n`` — the frame of OpenAI Responses events."""
+    return f"event: {name}\n".encode() + data_frame(obj)
+
+
 def event_frame(name: str) -> bytes:
     return f"event: {name}\n\n".encode()
 

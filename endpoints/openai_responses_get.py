@@ -1,0 +1,15 @@
+"""GET /v1/responses/{response_id} — OpenAI Responses API: a stored response."""
+
+from collections.abc import Mapping
+
+from dify_plugin import Endpoint
+from werkzeug import Request, Response
+
+from bridge import openai_responses
+from bridge.adapter import serve
+from bridge.errors import Family
+
+
+class RetrieveResponseEndpoint(Endpoint):
+    def _invoke(self, r: Request, values: Mapping, settings: Mapping) -> Response:
+        return serve(Family.OPENAI, openai_responses.retrieve, r, settings, self.session)
