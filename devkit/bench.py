@@ -13,6 +13,7 @@ translation (in-process) and streaming time to first byte.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import json
 import statistics
@@ -81,12 +82,12 @@ class RouteResult:
     cpu_us: float  # plugin process CPU per request
     app: float  # backwards invocations per request, by kind
     fetch: float
-    storage: list[str]  # storage operations of one request (the last one timed)
+    storage: dict[str, float]  # storage operations per request, by operation
     base_p50_ms: float = 0.0  # the baseline's p50, measured interleaved with this route
 
     def row(self) -> str:
         ratio = f"{self.p50_ms / self.base_p50_ms:.2f}×" if self.base_p50_ms else "—"
-        ops = "+".join(self.storage) or "0"
+        ops = " + ".join(f"{count:.2g} {op}" for op, count in self.storage.items()) or "0"
         trips = f"{self.app:g} app, {self.fetch:g} fetch, storage {ops}"
         return (
             f"| {self.name} | {trips} | {self.p50_ms:.3f} | {self.p95_ms:.3f} | {ratio} "
@@ -137,7 +138,7 @@ def measure_route(
     apps, fetches = len(ws.invocations), len(ws.fetches)
     cpu = 0.0
     samples, base_samples = [], []
-    last_ops: list[str] = []
+    ops_at = len(ws.storage.ops)
     for i in range(warm, warm + n):
         if baseline is not None:
             base_raw = baseline[1].make(i)
@@ -145,19 +146,18 @@ def measure_route(
             baseline[0].request(base_raw, {})
             base_samples.append((time.perf_counter() - start) * 1000)
         raw = route.make(i)
-        ops_before = len(ws.storage.ops)
         cpu_before = _cpu_seconds(pid)
         start = time.perf_counter()
         reply = proc.request(raw, settings)
         samples.append((time.perf_counter() - start) * 1000)
         cpu += _cpu_seconds(pid) - cpu_before
         assert reply.status < 500, f"{route.name}: {reply.status} {reply.body[:200]!r}"
-        last_ops = ws.storage.ops[ops_before:]
+    ops = {op: count / n for op, count in collections.Counter(ws.storage.ops[ops_at:]).items()}
     samples.sort()
     return RouteResult(
         route.name, route.baseline, statistics.median(samples), _percentile(samples, 0.95),
         cpu / n * 1e6, (len(ws.invocations) - apps) / n, (len(ws.fetches) - fetches) / n,
-        last_ops, statistics.median(base_samples) if base_samples else 0.0,
+        ops, statistics.median(base_samples) if base_samples else 0.0,
     )  # fmt: skip
 
 
