@@ -133,22 +133,28 @@ class Records:
     def bucket_key(self, kind: str, name: str) -> str:
         return f"{PREFIX}/{self._namespace}/{_safe_segment(kind)}/{_safe_segment(name)}"
 
-    def load(self, kind: str, name: str) -> object | None:
-        """The bucket's JSON value, or None when it does not exist or is unreadable.
+    def load(self, kind: str, name: str) -> tuple[bool, object | None]:
+        """``(present, value)`` of the bucket; ``value`` is None when it is unreadable JSON.
 
-        Raises when storage fails otherwise than with the daemon's missing-key error, so a
-        caller never mistakes an outage for an empty bucket and overwrites it.
+        ``present`` is False on the daemon's missing-key error — which the daemon also sends
+        when its read *failed* (``task.go`` answers every ``Load`` error alike), so a caller
+        about to write a bucket it could not read confirms with :meth:`exists` first. Other
+        errors are raised.
         """
         try:
             raw = self._storage.get(self.bucket_key(kind, name))
         except Exception as exc:
             if MISSING in str(exc):
-                return None
+                return False, None
             raise
         try:
-            return json.loads(raw)
+            return True, json.loads(raw)
         except ValueError:
-            return None
+            return True, None
+
+    def exists(self, kind: str, name: str) -> bool:
+        """Whether the bucket is stored (one ``exist``). Raises when storage fails."""
+        return bool(self._storage.exist(self.bucket_key(kind, name)))
 
     def store(self, kind: str, name: str, value: object) -> None:
         """Write the bucket in place (one ``set``). Raises when storage refuses (quota)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,7 +155,8 @@ class BucketStore:
 
     def read(self, bucket: str) -> Bucket:
         """The bucket's unexpired records (one ``get``)."""
-        return Bucket.parse(self._records.load(self.kind, bucket), self._records.now())
+        present, value = self._records.load(self.kind, bucket)
+        return Bucket.parse(value, self._records.now(), read=present)
 
     def entry(self, item_id: str) -> Entry | None:
         """The value stored for ``item_id`` with its expiry time, or None (one ``get``)."""
@@ -193,20 +195,28 @@ class BucketStore:
         return round(self._records.now() + (self.ttl if ttl is None else ttl))
 
     def write(self, bucket: str, records: Bucket) -> None:
-        """Store ``records`` as the bucket's content, enforcing capacity (one ``set``)."""
+        """Store ``records`` as the bucket's content, enforcing capacity: one ``set`` (plus
+        one ``exist`` when the bucket read as missing, the first write of a bucket)."""
         rows = records.rows
         while len(rows) > self._capacity:
             if not self._evict:
                 raise StorageFull(f"{self.kind} bucket full")
             newest = rows[-1]
             rows = [*sorted(rows[:-1], key=lambda row: row[1])[1:], newest]
-        if not rows:
+        if not records.read and self._call(self._records.exists, bucket):
+            # "missing" was a failed read: writing would drop the records it holds
+            raise StorageFull(f"{self.kind} bucket could not be read")
+        if rows:
+            self._call(self._records.store, bucket, {"r": rows})
+        else:
             self._records.drop(self.kind, bucket)
-            return
+
+    def _call(self, operation: Callable[..., Any], bucket: str, *args: Any) -> Any:
+        """A storage call; any failure (quota, daemon) becomes :class:`StorageFull`."""
         try:
-            self._records.store(self.kind, bucket, {"r": rows})
-        except Exception as exc:  # noqa: BLE001 - quota or daemon failure: the caller decides
-            raise StorageFull(f"{self.kind} write refused: {describe_exception(exc)}") from None
+            return operation(self.kind, bucket, *args)
+        except Exception as exc:  # noqa: BLE001 - the caller decides what a refusal means
+            raise StorageFull(f"{self.kind} storage refused: {describe_exception(exc)}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,12 +224,13 @@ class Bucket:
     """The unexpired records of one bucket, oldest write first."""
 
     rows: list[list[Any]]
+    read: bool = True  # False: storage answered "missing", which may hide a failed read
 
     @classmethod
-    def parse(cls, value: object, now: float) -> Bucket:
+    def parse(cls, value: object, now: float, *, read: bool = True) -> Bucket:
         rows = value.get("r") if isinstance(value, dict) else None
         if not isinstance(rows, list):
-            return cls([])
+            return cls([], read)
         kept = [
             row
             for row in rows
@@ -229,7 +240,7 @@ class Bucket:
             and isinstance(row[1], int | float)
             and row[1] > now
         ]
-        return cls(kept)
+        return cls(kept, read)
 
     def find(self, tag: str) -> Entry | None:
         for row in self.rows:
@@ -238,10 +249,14 @@ class Bucket:
         return None
 
     def without(self, tag: str) -> Bucket:
-        return Bucket([row for row in self.rows if row[0] != tag])
+        return Bucket([row for row in self.rows if row[0] != tag], self.read)
 
     def with_record(self, tag: str, value: Any, expires_at: float) -> Bucket:
-        return Bucket([*self.without(tag).rows, [tag, expires_at, value]])
+        return Bucket([*self.without(tag).rows, [tag, expires_at, value]], self.read)
+
+    def written(self) -> Bucket:
+        """This content, as now stored."""
+        return Bucket(self.rows, True)
 
 
 _LOCKS = [threading.Lock() for _ in range(64)]

@@ -119,4 +119,4 @@ class Transcripts:
             value = AMBIGUOUS  # two conversations answered alike: continue neither
         updated = content.with_record(tag, value, self._store.expiry())
         self._store.write(bucket, updated)
-        self._read[bucket] = updated
+        self._read[bucket] = updated.written()

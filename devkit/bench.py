@@ -23,12 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge import conversations, transcripts, webhook
 from bridge.moderation import first_keyword
+from bridge.records import Records
 from devkit.daemon import PluginProcess
 from devkit.inprocess import InProcessPlugin
 from devkit.probe import PROBE_ROOT
 from devkit.wire import daemon_request_bytes
-from devkit.workspace import App, Script, Workspace
+from devkit.workspace import App, DirectStorage, Script, Workspace
 
 SETTINGS = {"api_key": "bench-key", "app": {"app_id": "bench-chat"}}
 
@@ -262,6 +264,19 @@ def routes() -> list[Route]:
     ]  # fmt: skip
 
 
+def busy_endpoint(workspace: Workspace, endpoint_id: str = "endpoint-process") -> None:
+    """The steady state of a busy endpoint: every bucket already written once (a bucket's very
+    first write costs one ``exist`` more, see :class:`bridge.slots.BucketStore`)."""
+    records = Records(DirectStorage(workspace.storage), endpoint_id)
+    for kind, buckets in (
+        (conversations.KIND, conversations.BUCKETS),
+        (transcripts.KIND, transcripts.BUCKETS),
+        (webhook.USER_CONVERSATIONS, webhook.USER_CONVERSATION_BUCKETS),
+    ):
+        for index in range(buckets):
+            records.store(kind, f"b{index:05d}", {"r": []})
+
+
 def run_routes(n: int, only: str = "") -> list[RouteResult]:
     """Every route (or those whose name contains ``only``) and the null plugin's baselines,
     both plugin processes alive at once; each route alternates with its baseline."""
@@ -270,6 +285,7 @@ def run_routes(n: int, only: str = "") -> list[RouteResult]:
         PluginProcess(bench_workspace(), PROBE_ROOT) as null_proc,
         PluginProcess(bench_workspace()) as proc,
     ):
+        busy_endpoint(proc.workspace)
         all_routes = routes()
         baselines = {route.baseline: route for route in all_routes if route.probe}
         for route in all_routes:

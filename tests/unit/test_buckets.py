@@ -49,13 +49,35 @@ def test_round_trip_update_and_delete():
 
 
 def test_one_get_per_lookup_and_one_get_one_set_per_change():
-    store, storage, _ = make()
+    store, storage, _ = make(buckets=1)
     store.put("a", 1)
-    assert storage.ops == ["get", "set"]
+    assert storage.ops == ["get", "exist", "set"]  # a bucket's first write confirms "missing"
     storage.ops.clear()
-    assert store.get("a") == 1
-    assert store.get("missing") is None
+    store.put("b", 2)
+    store.put("a", 3)
+    assert storage.ops == ["get", "set", "get", "set"]
+    storage.ops.clear()
+    assert (store.get("a"), store.get("missing")) == (3, None)
     assert storage.ops == ["get", "get"]
+
+
+def test_a_failed_read_is_never_written_over():
+    """The daemon answers any failed read with its missing-key text (task.go)."""
+    store, storage, _ = make()
+    ids = same_bucket(store, 2)
+    store.put(ids[0], "kept")
+
+    class FlakyRead(DirectStorage):
+        def get(self, key):
+            raise Exception("load data failed, please check if the key is correct")
+
+    flaky = BucketStore(
+        Records(FlakyRead(storage), "ep", Clock()), "k", buckets=8, capacity=4, ttl=100.0
+    )
+    assert flaky.get(ids[0]) is None  # reads as missing…
+    with pytest.raises(StorageFull):
+        flaky.put(ids[1], "newcomer")  # …but is not overwritten
+    assert store.get(ids[0]) == "kept"
 
 
 def test_a_full_bucket_never_evicts_an_unexpired_record():
