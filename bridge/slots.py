@@ -155,8 +155,12 @@ class BucketStore:
 
     def read(self, bucket: str) -> Bucket:
         """The bucket's unexpired records (one ``get``)."""
+        generation = _GENERATIONS.get(self._key(bucket))
         present, value = self._records.load(self.kind, bucket)
-        return Bucket.parse(value, self._records.now(), read=present)
+        return Bucket.parse(value, self._records.now(), read=present, generation=generation)
+
+    def _key(self, bucket: str) -> tuple[str, str, str]:
+        return (self._records.namespace, self.kind, bucket)
 
     def entry(self, item_id: str) -> Entry | None:
         """The value stored for ``item_id`` with its expiry time, or None (one ``get``)."""
@@ -177,18 +181,31 @@ class BucketStore:
         Raises :class:`StorageFull` when the bucket has no room (``evict=False``) or storage
         refuses the write; nothing is then changed that the caller relied on.
         """
-        bucket = self.bucket_of(item_id)
-        with _lock(self._records.namespace, self.kind, bucket):
-            current = self.read(bucket)
-            self.write(bucket, current.with_record(self.tag(item_id), value, self.expiry(ttl)))
+        tag, expires = self.tag(item_id), self.expiry(ttl)
+        self.update(self.bucket_of(item_id), lambda rows: rows.with_record(tag, value, expires))
 
     def delete(self, item_id: str) -> None:
-        bucket = self.bucket_of(item_id)
-        with _lock(self._records.namespace, self.kind, bucket):
-            current = self.read(bucket)
-            tag = self.tag(item_id)
-            if current.find(tag) is not None:
-                self.write(bucket, current.without(tag))
+        tag = self.tag(item_id)
+        self.update(self.bucket_of(item_id), lambda rows: rows.without(tag))
+
+    def update(
+        self, bucket: str, change: Callable[[Bucket], Bucket], known: Bucket | None = None
+    ) -> Bucket:
+        """Read, change and write ``bucket`` under its in-process lock; returns what is stored.
+
+        ``known`` — this request's earlier read of the bucket — is reused (saving the ``get``)
+        when no write by this process came in between; a write by another plugin instance in
+        the meantime would be lost (Dify's storage has no compare-and-set).
+        """
+        key = self._key(bucket)
+        with _lock(*key):
+            fresh = known is not None and known.generation == _GENERATIONS.get(key)
+            current = known if fresh and known is not None else self.read(bucket)
+            updated = change(current)
+            if updated.rows == current.rows:
+                return current  # nothing changed: no write
+            self.write(bucket, updated)
+            return Bucket(updated.rows, True, _GENERATIONS.bump(key))
 
     def expiry(self, ttl: float | None = None) -> float:
         """When a record written now expires (whole seconds)."""
@@ -225,12 +242,13 @@ class Bucket:
 
     rows: list[list[Any]]
     read: bool = True  # False: storage answered "missing", which may hide a failed read
+    generation: int = 0  # how many times this process had written the bucket when read
 
     @classmethod
-    def parse(cls, value: object, now: float, *, read: bool = True) -> Bucket:
+    def parse(cls, value: object, now: float, *, read: bool = True, generation: int = 0) -> Bucket:
         rows = value.get("r") if isinstance(value, dict) else None
         if not isinstance(rows, list):
-            return cls([], read)
+            return cls([], read, generation)
         kept = [
             row
             for row in rows
@@ -240,7 +258,7 @@ class Bucket:
             and isinstance(row[1], int | float)
             and row[1] > now
         ]
-        return cls(kept, read)
+        return cls(kept, read, generation)
 
     def find(self, tag: str) -> Entry | None:
         for row in self.rows:
@@ -249,16 +267,31 @@ class Bucket:
         return None
 
     def without(self, tag: str) -> Bucket:
-        return Bucket([row for row in self.rows if row[0] != tag], self.read)
+        return Bucket([row for row in self.rows if row[0] != tag], self.read, self.generation)
 
     def with_record(self, tag: str, value: Any, expires_at: float) -> Bucket:
-        return Bucket([*self.without(tag).rows, [tag, expires_at, value]], self.read)
-
-    def written(self) -> Bucket:
-        """This content, as now stored."""
-        return Bucket(self.rows, True)
+        rows = [*self.without(tag).rows, [tag, expires_at, value]]
+        return Bucket(rows, self.read, self.generation)
 
 
+class _Generations:
+    """How many times this process wrote each bucket, so a read can be known current."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str, str], int] = {}
+
+    def get(self, key: tuple[str, str, str]) -> int:
+        with self._lock:
+            return self._counts.get(key, 0)
+
+    def bump(self, key: tuple[str, str, str]) -> int:
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+            return self._counts[key]
+
+
+_GENERATIONS = _Generations()
 _LOCKS = [threading.Lock() for _ in range(64)]
 
 

@@ -246,3 +246,29 @@ def test_on_daemons_before_0_5_7_a_leaking_quota_fails_cleanly_and_loses_no_owne
     assert refused is not None and len(kept) > 50
     for i, item in enumerate(kept):
         owners.check(item, f"user-{i}")
+
+
+def test_a_read_reused_for_a_later_write_never_loses_a_write_made_in_between():
+    """OpenAI turns reuse the bucket read that found the conversation when they write its
+    next state; another request's write to that bucket meanwhile must survive."""
+    storage = Storage(charge_overwrites=False)
+    records = Records(DirectStorage(storage), "ep", Clock())
+    history = [("user", "one"), ("assistant", "answer one")]
+    first = transcripts.Transcripts(records, b"secret")
+    first.remember(history, "", "conv-1")
+    request = transcripts.Transcripts(records, b"secret")
+    assert request.conversation_for(history, "") == "conv-1"  # reads the bucket
+    bucket = request._bucket(history, "")
+    other = request._store
+    other.update(bucket, lambda rows: rows.with_record("f" * 20, "conv-2", other.expiry()))
+    storage.ops.clear()
+    request.remember([*history, ("user", "two"), ("assistant", "a2")], "", "conv-1",
+                     replaces=history)  # fmt: skip
+    assert storage.ops == ["get", "set"]  # the stale read was not reused
+    assert other.read(bucket).find("f" * 20).value == "conv-2"
+    storage.ops.clear()
+    again = transcripts.Transcripts(records, b"secret")
+    turns = [*history, ("user", "two"), ("assistant", "a2")]
+    assert again.conversation_for(turns, "") == "conv-1"
+    again.remember([*turns, ("user", "3"), ("assistant", "a3")], "", "conv-1", replaces=turns)
+    assert storage.ops == ["get", "set"]  # a current read is reused: no second get
