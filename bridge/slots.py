@@ -175,14 +175,24 @@ class BucketStore:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def put(self, item_id: str, value: Any, *, ttl: float | None = None) -> None:
-        """Store ``value`` for ``item_id`` (one ``get`` + one ``set``).
+    def put(
+        self, item_id: str, value: Any, *, ttl: float | None = None, known: Bucket | None = None
+    ) -> None:
+        """Store ``value`` for ``item_id`` (one ``get`` + one ``set``; only the ``set`` when
+        ``known`` is a current read of its bucket, see :meth:`update`).
 
         Raises :class:`StorageFull` when the bucket has no room (``evict=False``) or storage
         refuses the write; nothing is then changed that the caller relied on.
         """
         tag, expires = self.tag(item_id), self.expiry(ttl)
-        self.update(self.bucket_of(item_id), lambda rows: rows.with_record(tag, value, expires))
+        change = lambda rows: rows.with_record(tag, value, expires)  # noqa: E731
+        self.update(self.bucket_of(item_id), change, known)
+
+    def lookup(self, item_id: str) -> tuple[Any | None, Bucket]:
+        """The value stored for ``item_id`` and the bucket read to find it (one ``get``)."""
+        bucket = self.read(self.bucket_of(item_id))
+        entry = bucket.find(self.tag(item_id))
+        return (None if entry is None else entry.value), bucket
 
     def delete(self, item_id: str) -> None:
         tag = self.tag(item_id)

@@ -323,10 +323,13 @@ def _run_app(
     conversations = user_conversations(call.records)
     owners = call.conversations
     conversation_id = mapped.conversation_id
+    users = None  # the bucket read to find the user's conversation, reused to record a new one
     if conversation_id:  # named by the caller: only its owner may continue it
         owners.check(conversation_id, mapped.user)
     elif mapped.user:
-        conversation_id = _safe(lambda: conversations.get(mapped.user)) or ""
+        found = _safe(lambda: conversations.lookup(mapped.user))
+        if found is not None:
+            conversation_id, users = found[0] or "", found[1]
     run = RunRequest(call.settings.app_id, inputs, query, conversation_id, mapped.user)
     try:
         result, kind = _blocking(call, run)
@@ -341,7 +344,7 @@ def _run_app(
         try:  # a conversation nobody owns is never handed out: the delivery fails instead
             owners.remember(new_conversation, mapped.user)
             if mapped.user:
-                conversations.put(mapped.user, new_conversation)
+                conversations.put(mapped.user, new_conversation, known=users)
         except StorageFull as exc:
             logger.warning("could not record webhook conversation: %s", describe_exception(exc))
             raise storage_full() from None

@@ -190,3 +190,17 @@ def test_webhook_without_delivery_id_touches_no_storage(inprocess, workspace):
     )
     assert r.status == 200
     assert count.since() == (1, 1, [])
+
+
+def test_webhook_user_conversations(inprocess, workspace):
+    settings = scheme_settings(
+        "api_key", CHAT_APP, webhook_query="body.text", webhook_user="body.from"
+    )
+    key = {"Authorization": "Bearer hook-key-0001"}
+    count = Counter(workspace)
+    assert webhook(inprocess, {"text": "hi", "from": "u-1"}, key, settings).status == 200
+    # the user's bucket read before the run is reused to record their new conversation;
+    # the owner record is its own get + set
+    assert count.since() == (1, 1, ["get", "get", "set", "set"])
+    assert webhook(inprocess, {"text": "more", "from": "u-1"}, key, settings).status == 200
+    assert count.since() == (1, 0, ["get"])  # continued: the user's bucket read only
