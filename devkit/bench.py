@@ -203,6 +203,13 @@ def routes() -> list[Route]:
             histories.append([*messages, {"role": "assistant", "content": answer},
                               {"role": "user", "content": "and then?"}])  # fmt: skip
 
+    def first_turn(stream: bool) -> Callable[[int], bytes]:
+        def make(i: int) -> bytes:  # chats open differently, as real ones do
+            messages = [{"role": "user", "content": f"hi there, {uuid.uuid4()}"}]
+            return _post("/v1/chat/completions", {"messages": messages, "stream": stream}, key)
+
+        return make
+
     def openai_continued(i: int) -> bytes:
         return _post("/v1/chat/completions", {"messages": histories[i]}, key)
 
@@ -241,15 +248,10 @@ def routes() -> list[Route]:
         Route("POST /v1/workflows/run blocking", "invoke-workflow",
               fixed(_post("/v1/workflows/run", completion, key)),
               settings={**SETTINGS, "app": {"app_id": "bench-workflow"}}),
-        Route("POST /v1/chat/completions, first turn", "invoke",
-              fixed(_post("/v1/chat/completions",
-                          {"messages": [{"role": "user", "content": "hello"}]}, key))),
+        Route("POST /v1/chat/completions, first turn", "invoke", first_turn(False)),
         Route("POST /v1/chat/completions, continued from history", "invoke", openai_continued,
               prepare=first_exchanges),
-        Route("POST /v1/chat/completions streaming, first turn", "invoke",
-              fixed(_post("/v1/chat/completions",
-                          {"messages": [{"role": "user", "content": "hello"}], "stream": True},
-                          key))),
+        Route("POST /v1/chat/completions streaming, first turn", "invoke", first_turn(True)),
         Route("POST /webhook, new Idempotency-Key (workflow app)", "invoke-workflow", delivery,
               settings=hook),
         Route("POST /webhook, replayed delivery", "null", fixed(replayed), settings=hook),
