@@ -40,12 +40,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.records import Entry, Records
+from bridge.records import Entry, Memory, Records
 from bridge.singleflight import SingleFlight
 
 KIND = "idem"
@@ -102,34 +100,7 @@ def fingerprint(body: bytes, seen: object = None) -> str:
     return digest.hexdigest()[:32]
 
 
-class _Known:
-    """Responses this process stored: (namespace, delivery) → (expiry, response). Bounded."""
-
-    def __init__(self, capacity: int = 2048) -> None:
-        self._capacity = capacity
-        self._lock = threading.Lock()
-        self._items: OrderedDict[tuple[str, str], tuple[float, StoredResponse]] = OrderedDict()
-
-    def get(self, key: tuple[str, str], now: float) -> StoredResponse | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None or item[0] <= now:
-                return None
-            return item[1]
-
-    def put(self, key: tuple[str, str], response: StoredResponse, expires_at: float) -> None:
-        with self._lock:
-            self._items[key] = (expires_at, response)
-            self._items.move_to_end(key)
-            while len(self._items) > self._capacity:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-KNOWN = _Known()
+KNOWN: Memory[tuple[str, str]] = Memory(2048)  # (namespace, delivery) → response
 
 
 class Deliveries:
@@ -143,7 +114,10 @@ class Deliveries:
 
     def known(self, delivery_id: str) -> StoredResponse | None:
         """The response this process stored for ``delivery_id`` (no storage call)."""
-        return KNOWN.get((self._records.namespace, delivery_id), self._records.now())
+        known = KNOWN.entry((self._records.namespace, delivery_id), self._records.now())
+        return (
+            known.value if known is not None and isinstance(known.value, StoredResponse) else None
+        )
 
     def replay(self, delivery_id: str) -> StoredResponse | None:
         """The stored response: from memory, else one ``get``."""

@@ -31,7 +31,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -170,6 +172,36 @@ class Records:
             self._storage.delete(key)
         except Exception as exc:  # noqa: BLE001 - already gone, or storage unavailable
             logger.debug("record delete failed: %s", describe_exception(exc))
+
+
+class Memory[K]:
+    """A bounded in-process memory of immutable answers with their expiry (least recently
+    stored forgotten first): what the process already knows costs no storage call."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._items: OrderedDict[K, Entry] = OrderedDict()
+
+    def entry(self, key: K, now: float) -> Entry | None:
+        with self._lock:
+            found = self._items.get(key)
+        return found if found is not None and found.expires_at > now else None
+
+    def put(self, key: K, value: object, expires_at: float) -> None:
+        with self._lock:
+            self._items[key] = Entry(value, expires_at)
+            self._items.move_to_end(key)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+
+    def drop(self, key: K) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
 
 
 MISSING = "load data failed"  # the SDK's text for the daemon's missing-key error
