@@ -118,9 +118,11 @@ class BucketStore:
     expires first (``evict=True``: records whose loss only costs a re-run or a new
     conversation). Storage is bounded by ``buckets × capacity × record size``.
 
-    Read-modify-write is serialised per bucket within the process; Dify's storage has no
-    compare-and-set, so two plugin instances writing one bucket at the same moment could
-    lose one change (Dify's local runtime runs one process).
+    Read-modify-write (:meth:`update`) is serialised per bucket within the process; Dify's
+    storage has no compare-and-set, so two plugin instances writing one bucket at the same
+    moment could lose one change (Dify's local runtime runs one process). A bucket that reads
+    as missing is confirmed with one ``exist`` before it is written: the daemon answers a
+    failed read exactly like a missing key.
     """
 
     def __init__(
@@ -185,7 +187,10 @@ class BucketStore:
         refuses the write; nothing is then changed that the caller relied on.
         """
         tag, expires = self.tag(item_id), self.expiry(ttl)
-        change = lambda rows: rows.with_record(tag, value, expires)  # noqa: E731
+
+        def change(rows: Bucket) -> Bucket:
+            return rows.with_record(tag, value, expires)
+
         self.update(self.bucket_of(item_id), change, known)
 
     def lookup(self, item_id: str) -> tuple[Any | None, Bucket]:
