@@ -19,12 +19,13 @@ bound to the request that first used it — its body and what the endpoint's map
 from headers and query (:func:`fingerprint`) — and another request under the same key is
 refused with 422, never answered with someone else's response.
 
-Ids are namespaced by their source (the provider's id per scheme, or the header). Records
-expire after ``TTL`` (24 h): that is also the bound on replaying a captured delivery of a
-scheme that signs no timestamp (Meta; GitHub, GitLab and Shopify, whose delivery header is
-not signed) — within 24 h a replay is answered from the record and runs nothing; later it
-runs again, so rotate a leaked secret. Slack, Stripe, Standard Webhooks and Discord refuse
-replays after 300 s by their signed timestamp.
+Ids are namespaced by their source (the provider's id per scheme, Meta's signed body, or the
+header). Records expire after ``TTL`` (24 h): that is also the bound on replaying a captured
+delivery of a scheme that signs no timestamp — a Meta delivery (identified by its signed
+body) or a GitHub, GitLab or Shopify one under its own delivery id is answered from the
+record within 24 h and runs nothing; later, or under a forged new delivery header (theirs is
+not signed), it runs again, so rotate a leaked secret. Slack, Stripe, Standard Webhooks and
+Discord refuse replays after 300 s by their signed timestamp.
 
 Layout: one record per slot, ``SLOTS`` slots per endpoint, the slot chosen by a hash of the
 id: a lookup is one ``get``; a new record one ``set`` (plus a ``delete`` of the slot's older

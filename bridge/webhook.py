@@ -11,6 +11,7 @@ app and answer per ``webhook_response``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -189,8 +190,15 @@ def receive(call: Call) -> Response:
 KEY_SOURCE = "key:"
 
 
+# Meta signs the body and sends no delivery id and no timestamp: the signed body identifies
+# the delivery, so its retries (and a captured copy, for the record's lifetime) replay.
+BODY_IDENTIFIED = frozenset({"meta"})
+
+
 def _delivery_key(scheme: str, signed: SignedRequest, body: Any) -> str:
     """The delivery id, namespaced by its source so ids of different origins never meet."""
+    if scheme in BODY_IDENTIFIED and signed.body:
+        return f"{scheme}:body:{hashlib.sha256(signed.body).hexdigest()}"
     provider = verifiers.delivery_id(scheme, signed, body)
     header = signed.header("idempotency-key")
     if provider and provider != header:
