@@ -34,7 +34,8 @@ Protocols
 - ``outbound``     signed outbound webhooks for the *Send webhook* tool
 
 Storage
-- ``records``      expiring JSON records and buckets, namespaced (injectively) by endpoint
+- ``records``      expiring JSON records and buckets, namespaced (injectively) by endpoint;
+                   ``Memory``: what the process already knows of immutable records
 - ``slots``        bounded stores over records: ``BucketStore`` (one get per lookup, one
                    get + set per change) and the older write-once two-choice ``SlotStore``
 - ``overlap``      storage writes run beside the app's own latency, settled before the end

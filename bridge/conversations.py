@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-from collections import OrderedDict
 
 from bridge.errors import BridgeError, describe_exception, not_found
-from bridge.records import Records
+from bridge.records import Memory, Records
 from bridge.slots import BucketStore, StorageFull
 
 logger = logging.getLogger(__name__)
@@ -47,35 +45,7 @@ def storage_full(what: str = "conversation") -> BridgeError:
     )
 
 
-class _Known:
-    """Owners this process has read or written: (namespace, conversation) → (owner, expiry)."""
-
-    def __init__(self, capacity: int = 8192) -> None:
-        self._capacity = capacity
-        self._lock = threading.Lock()
-        self._items: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
-
-    def get(self, key: tuple[str, str]) -> tuple[str, float] | None:
-        with self._lock:
-            return self._items.get(key)
-
-    def put(self, key: tuple[str, str], owner: str, expires_at: float) -> None:
-        with self._lock:
-            self._items[key] = (owner, expires_at)
-            self._items.move_to_end(key)
-            while len(self._items) > self._capacity:
-                self._items.popitem(last=False)
-
-    def drop(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            self._items.pop(key, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-KNOWN = _Known()
+KNOWN: Memory[tuple[str, str]] = Memory(8192)  # (namespace, conversation) → owner
 
 
 def _owner(user: str) -> str:
@@ -97,12 +67,12 @@ class Conversations:
         half of life; otherwise one ``get`` (plus a renewal write in the second half).
         """
         owner, key = _owner(user), self._known_key(conversation_id)
-        known = KNOWN.get(key)
         now = self._records.now()
-        if known is not None and known[1] > now:
-            if known[0] != owner:
+        known = KNOWN.entry(key, now)
+        if known is not None:
+            if known.value != owner:
                 raise not_found(NOT_EXISTS)
-            if known[1] - now >= TTL / 2:
+            if known.expires_at - now >= TTL / 2:
                 return
         entry = self._store.entry(conversation_id)
         if entry is None or entry.value != owner:

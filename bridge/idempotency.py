@@ -19,12 +19,13 @@ bound to the request that first used it — its body and what the endpoint's map
 from headers and query (:func:`fingerprint`) — and another request under the same key is
 refused with 422, never answered with someone else's response.
 
-Ids are namespaced by their source (the provider's id per scheme, or the header). Records
-expire after ``TTL`` (24 h): that is also the bound on replaying a captured delivery of a
-scheme that signs no timestamp (Meta; GitHub, GitLab and Shopify, whose delivery header is
-not signed) — within 24 h a replay is answered from the record and runs nothing; later it
-runs again, so rotate a leaked secret. Slack, Stripe, Standard Webhooks and Discord refuse
-replays after 300 s by their signed timestamp.
+Ids are namespaced by their source (the provider's id per scheme, Meta's signed body, or the
+header). Records expire after ``TTL`` (24 h): that is also the bound on replaying a captured
+delivery of a scheme that signs no timestamp — a Meta delivery (identified by its signed
+body) or a GitHub, GitLab or Shopify one under its own delivery id is answered from the
+record within 24 h and runs nothing; later, or under a forged new delivery header (theirs is
+not signed), it runs again, so rotate a leaked secret. Slack, Stripe, Standard Webhooks and
+Discord refuse replays after 300 s by their signed timestamp.
 
 Layout: one record per slot, ``SLOTS`` slots per endpoint, the slot chosen by a hash of the
 id: a lookup is one ``get``; a new record one ``set`` (plus a ``delete`` of the slot's older
@@ -40,12 +41,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.records import Entry, Records
+from bridge.records import Entry, Memory, Records
 from bridge.singleflight import SingleFlight
 
 KIND = "idem"
@@ -102,34 +101,7 @@ def fingerprint(body: bytes, seen: object = None) -> str:
     return digest.hexdigest()[:32]
 
 
-class _Known:
-    """Responses this process stored: (namespace, delivery) → (expiry, response). Bounded."""
-
-    def __init__(self, capacity: int = 2048) -> None:
-        self._capacity = capacity
-        self._lock = threading.Lock()
-        self._items: OrderedDict[tuple[str, str], tuple[float, StoredResponse]] = OrderedDict()
-
-    def get(self, key: tuple[str, str], now: float) -> StoredResponse | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None or item[0] <= now:
-                return None
-            return item[1]
-
-    def put(self, key: tuple[str, str], response: StoredResponse, expires_at: float) -> None:
-        with self._lock:
-            self._items[key] = (expires_at, response)
-            self._items.move_to_end(key)
-            while len(self._items) > self._capacity:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-KNOWN = _Known()
+KNOWN: Memory[tuple[str, str]] = Memory(2048)  # (namespace, delivery) → response
 
 
 class Deliveries:
@@ -143,7 +115,10 @@ class Deliveries:
 
     def known(self, delivery_id: str) -> StoredResponse | None:
         """The response this process stored for ``delivery_id`` (no storage call)."""
-        return KNOWN.get((self._records.namespace, delivery_id), self._records.now())
+        known = KNOWN.entry((self._records.namespace, delivery_id), self._records.now())
+        return (
+            known.value if known is not None and isinstance(known.value, StoredResponse) else None
+        )
 
     def replay(self, delivery_id: str) -> StoredResponse | None:
         """The stored response: from memory, else one ``get``."""

@@ -31,7 +31,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -133,22 +135,28 @@ class Records:
     def bucket_key(self, kind: str, name: str) -> str:
         return f"{PREFIX}/{self._namespace}/{_safe_segment(kind)}/{_safe_segment(name)}"
 
-    def load(self, kind: str, name: str) -> object | None:
-        """The bucket's JSON value, or None when it does not exist or is unreadable.
+    def load(self, kind: str, name: str) -> tuple[bool, object | None]:
+        """``(present, value)`` of the bucket; ``value`` is None when it is unreadable JSON.
 
-        Raises when storage fails otherwise than with the daemon's missing-key error, so a
-        caller never mistakes an outage for an empty bucket and overwrites it.
+        ``present`` is False on the daemon's missing-key error — which the daemon also sends
+        when its read *failed* (``task.go`` answers every ``Load`` error alike), so a caller
+        about to write a bucket it could not read confirms with :meth:`exists` first. Other
+        errors are raised.
         """
         try:
             raw = self._storage.get(self.bucket_key(kind, name))
         except Exception as exc:
             if MISSING in str(exc):
-                return None
+                return False, None
             raise
         try:
-            return json.loads(raw)
+            return True, json.loads(raw)
         except ValueError:
-            return None
+            return True, None
+
+    def exists(self, kind: str, name: str) -> bool:
+        """Whether the bucket is stored (one ``exist``). Raises when storage fails."""
+        return bool(self._storage.exist(self.bucket_key(kind, name)))
 
     def store(self, kind: str, name: str, value: object) -> None:
         """Write the bucket in place (one ``set``). Raises when storage refuses (quota)."""
@@ -164,6 +172,36 @@ class Records:
             self._storage.delete(key)
         except Exception as exc:  # noqa: BLE001 - already gone, or storage unavailable
             logger.debug("record delete failed: %s", describe_exception(exc))
+
+
+class Memory[K]:
+    """A bounded in-process memory of immutable answers with their expiry (least recently
+    stored forgotten first): what the process already knows costs no storage call."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._items: OrderedDict[K, Entry] = OrderedDict()
+
+    def entry(self, key: K, now: float) -> Entry | None:
+        with self._lock:
+            found = self._items.get(key)
+        return found if found is not None and found.expires_at > now else None
+
+    def put(self, key: K, value: object, expires_at: float) -> None:
+        with self._lock:
+            self._items[key] = Entry(value, expires_at)
+            self._items.move_to_end(key)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+
+    def drop(self, key: K) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
 
 
 MISSING = "load data failed"  # the SDK's text for the daemon's missing-key error

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,9 +118,11 @@ class BucketStore:
     expires first (``evict=True``: records whose loss only costs a re-run or a new
     conversation). Storage is bounded by ``buckets × capacity × record size``.
 
-    Read-modify-write is serialised per bucket within the process; Dify's storage has no
-    compare-and-set, so two plugin instances writing one bucket at the same moment could
-    lose one change (Dify's local runtime runs one process).
+    Read-modify-write (:meth:`update`) is serialised per bucket within the process; Dify's
+    storage has no compare-and-set, so two plugin instances writing one bucket at the same
+    moment could lose one change (Dify's local runtime runs one process). A bucket that reads
+    as missing is confirmed with one ``exist`` before it is written: the daemon answers a
+    failed read exactly like a missing key.
     """
 
     def __init__(
@@ -154,7 +157,12 @@ class BucketStore:
 
     def read(self, bucket: str) -> Bucket:
         """The bucket's unexpired records (one ``get``)."""
-        return Bucket.parse(self._records.load(self.kind, bucket), self._records.now())
+        generation = _GENERATIONS.get(self._key(bucket))
+        present, value = self._records.load(self.kind, bucket)
+        return Bucket.parse(value, self._records.now(), read=present, generation=generation)
+
+    def _key(self, bucket: str) -> tuple[str, str, str]:
+        return (self._records.namespace, self.kind, bucket)
 
     def entry(self, item_id: str) -> Entry | None:
         """The value stored for ``item_id`` with its expiry time, or None (one ``get``)."""
@@ -169,44 +177,78 @@ class BucketStore:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def put(self, item_id: str, value: Any, *, ttl: float | None = None) -> None:
-        """Store ``value`` for ``item_id`` (one ``get`` + one ``set``).
+    def put(
+        self, item_id: str, value: Any, *, ttl: float | None = None, known: Bucket | None = None
+    ) -> None:
+        """Store ``value`` for ``item_id`` (one ``get`` + one ``set``; only the ``set`` when
+        ``known`` is a current read of its bucket, see :meth:`update`).
 
         Raises :class:`StorageFull` when the bucket has no room (``evict=False``) or storage
         refuses the write; nothing is then changed that the caller relied on.
         """
-        bucket = self.bucket_of(item_id)
-        with _lock(self._records.namespace, self.kind, bucket):
-            current = self.read(bucket)
-            self.write(bucket, current.with_record(self.tag(item_id), value, self.expiry(ttl)))
+        tag, expires = self.tag(item_id), self.expiry(ttl)
+
+        def change(rows: Bucket) -> Bucket:
+            return rows.with_record(tag, value, expires)
+
+        self.update(self.bucket_of(item_id), change, known)
+
+    def lookup(self, item_id: str) -> tuple[Any | None, Bucket]:
+        """The value stored for ``item_id`` and the bucket read to find it (one ``get``)."""
+        bucket = self.read(self.bucket_of(item_id))
+        entry = bucket.find(self.tag(item_id))
+        return (None if entry is None else entry.value), bucket
 
     def delete(self, item_id: str) -> None:
-        bucket = self.bucket_of(item_id)
-        with _lock(self._records.namespace, self.kind, bucket):
-            current = self.read(bucket)
-            tag = self.tag(item_id)
-            if current.find(tag) is not None:
-                self.write(bucket, current.without(tag))
+        tag = self.tag(item_id)
+        self.update(self.bucket_of(item_id), lambda rows: rows.without(tag))
+
+    def update(
+        self, bucket: str, change: Callable[[Bucket], Bucket], known: Bucket | None = None
+    ) -> Bucket:
+        """Read, change and write ``bucket`` under its in-process lock; returns what is stored.
+
+        ``known`` — this request's earlier read of the bucket — is reused (saving the ``get``)
+        when no write by this process came in between; a write by another plugin instance in
+        the meantime would be lost (Dify's storage has no compare-and-set).
+        """
+        key = self._key(bucket)
+        with _lock(*key):
+            fresh = known is not None and known.generation == _GENERATIONS.get(key)
+            current = known if fresh and known is not None else self.read(bucket)
+            updated = change(current)
+            if updated.rows == current.rows:
+                return current  # nothing changed: no write
+            self.write(bucket, updated)
+            return Bucket(updated.rows, True, _GENERATIONS.bump(key))
 
     def expiry(self, ttl: float | None = None) -> float:
         """When a record written now expires (whole seconds)."""
         return round(self._records.now() + (self.ttl if ttl is None else ttl))
 
     def write(self, bucket: str, records: Bucket) -> None:
-        """Store ``records`` as the bucket's content, enforcing capacity (one ``set``)."""
+        """Store ``records`` as the bucket's content, enforcing capacity: one ``set`` (plus
+        one ``exist`` when the bucket read as missing, the first write of a bucket)."""
         rows = records.rows
         while len(rows) > self._capacity:
             if not self._evict:
                 raise StorageFull(f"{self.kind} bucket full")
             newest = rows[-1]
             rows = [*sorted(rows[:-1], key=lambda row: row[1])[1:], newest]
-        if not rows:
+        if not records.read and self._call(self._records.exists, bucket):
+            # "missing" was a failed read: writing would drop the records it holds
+            raise StorageFull(f"{self.kind} bucket could not be read")
+        if rows:
+            self._call(self._records.store, bucket, {"r": rows})
+        else:
             self._records.drop(self.kind, bucket)
-            return
+
+    def _call(self, operation: Callable[..., Any], bucket: str, *args: Any) -> Any:
+        """A storage call; any failure (quota, daemon) becomes :class:`StorageFull`."""
         try:
-            self._records.store(self.kind, bucket, {"r": rows})
-        except Exception as exc:  # noqa: BLE001 - quota or daemon failure: the caller decides
-            raise StorageFull(f"{self.kind} write refused: {describe_exception(exc)}") from None
+            return operation(self.kind, bucket, *args)
+        except Exception as exc:  # noqa: BLE001 - the caller decides what a refusal means
+            raise StorageFull(f"{self.kind} storage refused: {describe_exception(exc)}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,12 +256,14 @@ class Bucket:
     """The unexpired records of one bucket, oldest write first."""
 
     rows: list[list[Any]]
+    read: bool = True  # False: storage answered "missing", which may hide a failed read
+    generation: int = 0  # how many times this process had written the bucket when read
 
     @classmethod
-    def parse(cls, value: object, now: float) -> Bucket:
+    def parse(cls, value: object, now: float, *, read: bool = True, generation: int = 0) -> Bucket:
         rows = value.get("r") if isinstance(value, dict) else None
         if not isinstance(rows, list):
-            return cls([])
+            return cls([], read, generation)
         kept = [
             row
             for row in rows
@@ -229,7 +273,7 @@ class Bucket:
             and isinstance(row[1], int | float)
             and row[1] > now
         ]
-        return cls(kept)
+        return cls(kept, read, generation)
 
     def find(self, tag: str) -> Entry | None:
         for row in self.rows:
@@ -238,12 +282,31 @@ class Bucket:
         return None
 
     def without(self, tag: str) -> Bucket:
-        return Bucket([row for row in self.rows if row[0] != tag])
+        return Bucket([row for row in self.rows if row[0] != tag], self.read, self.generation)
 
     def with_record(self, tag: str, value: Any, expires_at: float) -> Bucket:
-        return Bucket([*self.without(tag).rows, [tag, expires_at, value]])
+        rows = [*self.without(tag).rows, [tag, expires_at, value]]
+        return Bucket(rows, self.read, self.generation)
 
 
+class _Generations:
+    """How many times this process wrote each bucket, so a read can be known current."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str, str], int] = {}
+
+    def get(self, key: tuple[str, str, str]) -> int:
+        with self._lock:
+            return self._counts.get(key, 0)
+
+    def bump(self, key: tuple[str, str, str]) -> int:
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+            return self._counts[key]
+
+
+_GENERATIONS = _Generations()
 _LOCKS = [threading.Lock() for _ in range(64)]
 
 

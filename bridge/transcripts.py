@@ -162,8 +162,9 @@ class Transcripts:
     ) -> None:
         """Record ``transcript`` → ``conversation_id``; ``replaces`` is the state it continued.
 
-        One ``set`` when :meth:`conversation_for` read the bucket in this request, else one
-        ``get`` + one ``set``. Raises :class:`~bridge.slots.StorageFull` on refusal.
+        One ``set`` when :meth:`conversation_for` read the bucket in this request and this
+        process has not written it since, else one ``get`` + one ``set``. Raises
+        :class:`~bridge.slots.StorageFull` on refusal.
         """
         first = first_exchange(transcript)
         if first is None:
@@ -202,16 +203,16 @@ class Transcripts:
         replaces: Sequence[Turn] | None,
     ) -> None:
         bucket = self._store.bucket_of(first_key)
-        content = self._read.get(bucket)
-        if content is None:
-            content = self._store.read(bucket)
-        if replaces:
-            content = content.without(self._tag(replaces, user))
         tag = self._store.tag(full_key)
-        known = content.find(tag)
-        value = conversation_id
-        if known is not None and known.value != conversation_id:
-            value = AMBIGUOUS  # two conversations answered alike: continue neither
-        updated = content.with_record(tag, value, self._store.expiry())
-        self._store.write(bucket, updated)
-        self._read[bucket] = updated
+        gone = self._tag(replaces, user) if replaces else None
+
+        def change(content: Bucket) -> Bucket:
+            if gone is not None:
+                content = content.without(gone)
+            known = content.find(tag)
+            value = conversation_id
+            if known is not None and known.value != conversation_id:
+                value = AMBIGUOUS  # two conversations answered alike: continue neither
+            return content.with_record(tag, value, self._store.expiry())
+
+        self._read[bucket] = self._store.update(bucket, change, self._read.get(bucket))

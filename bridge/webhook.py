@@ -11,6 +11,7 @@ app and answer per ``webhook_response``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -201,8 +202,15 @@ def receive(call: Call) -> Response:
 KEY_SOURCE = "key:"
 
 
+# Meta signs the body and sends no delivery id and no timestamp: the signed body identifies
+# the delivery, so its retries (and a captured copy, for the record's lifetime) replay.
+BODY_IDENTIFIED = frozenset({"meta"})
+
+
 def _delivery_key(scheme: str, signed: SignedRequest, body: Any) -> str:
     """The delivery id, namespaced by its source so ids of different origins never meet."""
+    if scheme in BODY_IDENTIFIED and signed.body:
+        return f"{scheme}:body:{hashlib.sha256(signed.body).hexdigest()}"
     provider = verifiers.delivery_id(scheme, signed, body)
     header = signed.header("idempotency-key")
     if provider and provider != header:
@@ -340,10 +348,13 @@ def _run_app(
     conversations = user_conversations(call.records)
     owners = call.conversations
     conversation_id = mapped.conversation_id
+    users = None  # the bucket read to find the user's conversation, reused to record a new one
     if conversation_id:  # named by the caller: only its owner may continue it
         owners.check(conversation_id, mapped.user)
     elif mapped.user:
-        conversation_id = _safe(lambda: conversations.get(mapped.user)) or ""
+        found = _safe(lambda: conversations.lookup(mapped.user))
+        if found is not None:
+            conversation_id, users = found[0] or "", found[1]
     run = RunRequest(call.settings.app_id, inputs, query, conversation_id, mapped.user)
     try:
         result, kind = _blocking(call, run)
@@ -358,7 +369,7 @@ def _run_app(
         try:  # a conversation nobody owns is never handed out: the delivery fails instead
             owners.remember(new_conversation, mapped.user)
             if mapped.user:
-                conversations.put(mapped.user, new_conversation)
+                conversations.put(mapped.user, new_conversation, known=users)
         except StorageFull as exc:
             logger.warning("could not record webhook conversation: %s", describe_exception(exc))
             raise storage_full() from None

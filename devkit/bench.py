@@ -13,6 +13,7 @@ translation (in-process) and streaming time to first byte.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import json
 import statistics
@@ -22,12 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge import conversations, transcripts, webhook
 from bridge.moderation import first_keyword
+from bridge.records import Records
 from devkit.daemon import PluginProcess
 from devkit.inprocess import InProcessPlugin
 from devkit.probe import PROBE_ROOT
 from devkit.wire import daemon_request_bytes
-from devkit.workspace import App, Script, Workspace
+from devkit.workspace import App, DirectStorage, Script, Workspace
 
 SETTINGS = {"api_key": "bench-key", "app": {"app_id": "bench-chat"}}
 
@@ -81,12 +84,12 @@ class RouteResult:
     cpu_us: float  # plugin process CPU per request
     app: float  # backwards invocations per request, by kind
     fetch: float
-    storage: list[str]  # storage operations of one request (the last one timed)
+    storage: dict[str, float]  # storage operations per request, by operation
     base_p50_ms: float = 0.0  # the baseline's p50, measured interleaved with this route
 
     def row(self) -> str:
         ratio = f"{self.p50_ms / self.base_p50_ms:.2f}×" if self.base_p50_ms else "—"
-        ops = "+".join(self.storage) or "0"
+        ops = " + ".join(f"{count:.2g} {op}" for op, count in self.storage.items()) or "0"
         trips = f"{self.app:g} app, {self.fetch:g} fetch, storage {ops}"
         return (
             f"| {self.name} | {trips} | {self.p50_ms:.3f} | {self.p95_ms:.3f} | {ratio} "
@@ -137,7 +140,7 @@ def measure_route(
     apps, fetches = len(ws.invocations), len(ws.fetches)
     cpu = 0.0
     samples, base_samples = [], []
-    last_ops: list[str] = []
+    ops_at = len(ws.storage.ops)
     for i in range(warm, warm + n):
         if baseline is not None:
             base_raw = baseline[1].make(i)
@@ -145,19 +148,18 @@ def measure_route(
             baseline[0].request(base_raw, {})
             base_samples.append((time.perf_counter() - start) * 1000)
         raw = route.make(i)
-        ops_before = len(ws.storage.ops)
         cpu_before = _cpu_seconds(pid)
         start = time.perf_counter()
         reply = proc.request(raw, settings)
         samples.append((time.perf_counter() - start) * 1000)
         cpu += _cpu_seconds(pid) - cpu_before
         assert reply.status < 500, f"{route.name}: {reply.status} {reply.body[:200]!r}"
-        last_ops = ws.storage.ops[ops_before:]
+    ops = {op: count / n for op, count in collections.Counter(ws.storage.ops[ops_at:]).items()}
     samples.sort()
     return RouteResult(
         route.name, route.baseline, statistics.median(samples), _percentile(samples, 0.95),
         cpu / n * 1e6, (len(ws.invocations) - apps) / n, (len(ws.fetches) - fetches) / n,
-        last_ops, statistics.median(base_samples) if base_samples else 0.0,
+        ops, statistics.median(base_samples) if base_samples else 0.0,
     )  # fmt: skip
 
 
@@ -201,6 +203,13 @@ def routes() -> list[Route]:
             histories.append([*messages, {"role": "assistant", "content": answer},
                               {"role": "user", "content": "and then?"}])  # fmt: skip
 
+    def first_turn(stream: bool) -> Callable[[int], bytes]:
+        def make(i: int) -> bytes:  # chats open differently, as real ones do
+            messages = [{"role": "user", "content": f"hi there, {uuid.uuid4()}"}]
+            return _post("/v1/chat/completions", {"messages": messages, "stream": stream}, key)
+
+        return make
+
     def openai_continued(i: int) -> bytes:
         return _post("/v1/chat/completions", {"messages": histories[i]}, key)
 
@@ -239,15 +248,10 @@ def routes() -> list[Route]:
         Route("POST /v1/workflows/run blocking", "invoke-workflow",
               fixed(_post("/v1/workflows/run", completion, key)),
               settings={**SETTINGS, "app": {"app_id": "bench-workflow"}}),
-        Route("POST /v1/chat/completions, first turn", "invoke",
-              fixed(_post("/v1/chat/completions",
-                          {"messages": [{"role": "user", "content": "hello"}]}, key))),
+        Route("POST /v1/chat/completions, first turn", "invoke", first_turn(False)),
         Route("POST /v1/chat/completions, continued from history", "invoke", openai_continued,
               prepare=first_exchanges),
-        Route("POST /v1/chat/completions streaming, first turn", "invoke",
-              fixed(_post("/v1/chat/completions",
-                          {"messages": [{"role": "user", "content": "hello"}], "stream": True},
-                          key))),
+        Route("POST /v1/chat/completions streaming, first turn", "invoke", first_turn(True)),
         Route("POST /webhook, new Idempotency-Key (workflow app)", "invoke-workflow", delivery,
               settings=hook),
         Route("POST /webhook, replayed delivery", "null", fixed(replayed), settings=hook),
@@ -262,6 +266,19 @@ def routes() -> list[Route]:
     ]  # fmt: skip
 
 
+def busy_endpoint(workspace: Workspace, endpoint_id: str = "endpoint-process") -> None:
+    """The steady state of a busy endpoint: every bucket already written once (a bucket's very
+    first write costs one ``exist`` more, see :class:`bridge.slots.BucketStore`)."""
+    records = Records(DirectStorage(workspace.storage), endpoint_id)
+    for kind, buckets in (
+        (conversations.KIND, conversations.BUCKETS),
+        (transcripts.KIND, transcripts.BUCKETS),
+        (webhook.USER_CONVERSATIONS, webhook.USER_CONVERSATION_BUCKETS),
+    ):
+        for index in range(buckets):
+            records.store(kind, f"b{index:05d}", {"r": []})
+
+
 def run_routes(n: int, only: str = "") -> list[RouteResult]:
     """Every route (or those whose name contains ``only``) and the null plugin's baselines,
     both plugin processes alive at once; each route alternates with its baseline."""
@@ -270,6 +287,7 @@ def run_routes(n: int, only: str = "") -> list[RouteResult]:
         PluginProcess(bench_workspace(), PROBE_ROOT) as null_proc,
         PluginProcess(bench_workspace()) as proc,
     ):
+        busy_endpoint(proc.workspace)
         all_routes = routes()
         baselines = {route.baseline: route for route in all_routes if route.probe}
         for route in all_routes:
@@ -303,11 +321,14 @@ def time_to_first_byte(n: int, first_delay: float = 0.2) -> list[tuple[str, floa
             "/v1/chat/completions", {"messages": [{"role": "user", "content": "q"}],
                                      "stream": True}, "bench-key")),
     ]  # fmt: skip
-    out = []
-    for name, root, raw in cases:
-        samples = []
-        with PluginProcess(ws, root) if root else PluginProcess(ws) as proc:
-            for i in range(n + 5):
+    samples: list[list[float]] = [[] for _ in cases]
+    with (
+        PluginProcess(ws, PROBE_ROOT) as probe,
+        PluginProcess(ws) as bridge,
+    ):  # the cases alternate, so each sees the same machine load
+        for i in range(n + 5):
+            for index, (_name, root, raw) in enumerate(cases):
+                proc = probe if root else bridge
                 start = time.perf_counter()
                 reply = proc.send(raw, SETTINGS)
                 next(reply.chunks)
@@ -315,9 +336,11 @@ def time_to_first_byte(n: int, first_delay: float = 0.2) -> list[tuple[str, floa
                 for _chunk in reply.chunks:
                     pass
                 if i >= 5:
-                    samples.append(elapsed)
-        samples.sort()
-        out.append((name, statistics.median(samples), samples[int(len(samples) * 0.9) - 1]))
+                    samples[index].append(elapsed)
+    out = []
+    for (name, _root, _raw), timed in zip(cases, samples, strict=True):
+        timed.sort()
+        out.append((name, statistics.median(timed), _percentile(timed, 0.9)))
     return out
 
 

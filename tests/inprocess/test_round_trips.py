@@ -11,7 +11,10 @@ import pytest
 from conftest import CHAT_APP, SETTINGS
 from signers import settings as scheme_settings
 
-from bridge import conversations, idempotency
+from bridge import conversations, idempotency, transcripts
+from bridge import webhook as webhook_module
+from bridge.records import Records
+from devkit.workspace import DirectStorage
 
 AUTH = {"Authorization": "Bearer test-key", "Content-Type": "application/json"}
 
@@ -44,6 +47,33 @@ def post(inprocess, path, body, *, app_id=CHAT_APP, headers=AUTH, settings=None)
 @pytest.fixture(autouse=True)
 def _fresh_flights():
     idempotency.FLIGHTS.__init__(ttl=0)
+
+
+def every_bucket_exists(workspace, endpoint="endpoint-inprocess"):
+    """A busy endpoint's storage: every bucket already written once (the steady state).
+
+    A bucket's very first write costs one ``exist`` more: the daemon answers a failed read
+    like a missing key, so "missing" is confirmed before anything is written over it.
+    """
+    records = Records(DirectStorage(workspace.storage), endpoint)
+    for kind, buckets in ((conversations.KIND, conversations.BUCKETS),
+                          (transcripts.KIND, transcripts.BUCKETS),
+                          (webhook_module.USER_CONVERSATIONS, webhook_module.USER_CONVERSATION_BUCKETS)):  # fmt: skip
+        for index in range(buckets):
+            records.store(kind, f"b{index:05d}", {"r": []})
+    workspace.storage.ops.clear()
+
+
+@pytest.fixture(autouse=True)
+def _busy(workspace):
+    every_bucket_exists(workspace)
+
+
+def test_the_first_write_of_a_bucket_confirms_it_is_missing(inprocess, workspace):
+    workspace.storage.data.clear()
+    count = Counter(workspace)
+    assert post(inprocess, "/v1/chat-messages", {"query": "hi", "user": "u"}).status == 200
+    assert count.since() == (1, 1, ["get", "exist", "set"])
 
 
 @pytest.mark.parametrize("mode", ["blocking", "streaming"])
@@ -160,3 +190,17 @@ def test_webhook_without_delivery_id_touches_no_storage(inprocess, workspace):
     )
     assert r.status == 200
     assert count.since() == (1, 1, [])
+
+
+def test_webhook_user_conversations(inprocess, workspace):
+    settings = scheme_settings(
+        "api_key", CHAT_APP, webhook_query="body.text", webhook_user="body.from"
+    )
+    key = {"Authorization": "Bearer hook-key-0001"}
+    count = Counter(workspace)
+    assert webhook(inprocess, {"text": "hi", "from": "u-1"}, key, settings).status == 200
+    # the user's bucket read before the run is reused to record their new conversation;
+    # the owner record is its own get + set
+    assert count.since() == (1, 1, ["get", "get", "set", "set"])
+    assert webhook(inprocess, {"text": "more", "from": "u-1"}, key, settings).status == 200
+    assert count.since() == (1, 0, ["get"])  # continued: the user's bucket read only

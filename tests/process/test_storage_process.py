@@ -25,7 +25,7 @@ def test_a_conversation_costs_one_read_and_one_write_then_nothing(plugin_process
     user = f"u-{uuid.uuid4()}"
     first = chat(plugin_process, user=user)
     assert first.status == 200
-    assert workspace.storage.ops == ["get", "set"]
+    assert workspace.storage.ops == ["get", "exist", "set"]  # a bucket's first write
     conversation = json.loads(first.body)["conversation_id"]
     workspace.storage.ops.clear()
     again = chat(plugin_process, user=user, conversation_id=conversation)

@@ -49,13 +49,35 @@ def test_round_trip_update_and_delete():
 
 
 def test_one_get_per_lookup_and_one_get_one_set_per_change():
-    store, storage, _ = make()
+    store, storage, _ = make(buckets=1)
     store.put("a", 1)
-    assert storage.ops == ["get", "set"]
+    assert storage.ops == ["get", "exist", "set"]  # a bucket's first write confirms "missing"
     storage.ops.clear()
-    assert store.get("a") == 1
-    assert store.get("missing") is None
+    store.put("b", 2)
+    store.put("a", 3)
+    assert storage.ops == ["get", "set", "get", "set"]
+    storage.ops.clear()
+    assert (store.get("a"), store.get("missing")) == (3, None)
     assert storage.ops == ["get", "get"]
+
+
+def test_a_failed_read_is_never_written_over():
+    """The daemon answers any failed read with its missing-key text (task.go)."""
+    store, storage, _ = make()
+    ids = same_bucket(store, 2)
+    store.put(ids[0], "kept")
+
+    class FlakyRead(DirectStorage):
+        def get(self, key):
+            raise Exception("load data failed, please check if the key is correct")
+
+    flaky = BucketStore(
+        Records(FlakyRead(storage), "ep", Clock()), "k", buckets=8, capacity=4, ttl=100.0
+    )
+    assert flaky.get(ids[0]) is None  # reads as missing…
+    with pytest.raises(StorageFull):
+        flaky.put(ids[1], "newcomer")  # …but is not overwritten
+    assert store.get(ids[0]) == "kept"
 
 
 def test_a_full_bucket_never_evicts_an_unexpired_record():
@@ -224,3 +246,29 @@ def test_on_daemons_before_0_5_7_a_leaking_quota_fails_cleanly_and_loses_no_owne
     assert refused is not None and len(kept) > 50
     for i, item in enumerate(kept):
         owners.check(item, f"user-{i}")
+
+
+def test_a_read_reused_for_a_later_write_never_loses_a_write_made_in_between():
+    """OpenAI turns reuse the bucket read that found the conversation when they write its
+    next state; another request's write to that bucket meanwhile must survive."""
+    storage = Storage(charge_overwrites=False)
+    records = Records(DirectStorage(storage), "ep", Clock())
+    history = [("user", "one"), ("assistant", "answer one")]
+    first = transcripts.Transcripts(records, b"secret")
+    first.remember(history, "", "conv-1")
+    request = transcripts.Transcripts(records, b"secret")
+    assert request.conversation_for(history, "") == "conv-1"  # reads the bucket
+    bucket = request._bucket(history, "")
+    other = request._store
+    other.update(bucket, lambda rows: rows.with_record("f" * 20, "conv-2", other.expiry()))
+    storage.ops.clear()
+    request.remember([*history, ("user", "two"), ("assistant", "a2")], "", "conv-1",
+                     replaces=history)  # fmt: skip
+    assert storage.ops == ["get", "set"]  # the stale read was not reused
+    assert other.read(bucket).find("f" * 20).value == "conv-2"
+    storage.ops.clear()
+    again = transcripts.Transcripts(records, b"secret")
+    turns = [*history, ("user", "two"), ("assistant", "a2")]
+    assert again.conversation_for(turns, "") == "conv-1"
+    again.remember([*turns, ("user", "3"), ("assistant", "a3")], "", "conv-1", replaces=turns)
+    assert storage.ops == ["get", "set"]  # a current read is reused: no second get
