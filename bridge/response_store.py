@@ -35,9 +35,9 @@ from bridge.records import Records
 
 KIND = "resp"
 TTL = 30 * 24 * 3600.0  # OpenAI keeps stored responses 30 days
-SLOTS = 2048
+SLOTS = 512  # conversations kept per endpoint (a new one may replace the oldest's slot)
 CHAIN = 32  # response ids of one conversation that still continue it
-MAX_RECORD_BYTES = 4096  # so at most SLOTS × 4 KiB = 8 MiB per endpoint
+MAX_RECORD_BYTES = 2048  # so at most SLOTS × 2 KiB = 1 MiB per endpoint (docs/storage.md)
 ID_PREFIX = "resp_"
 _ID_HEX = 48
 _SLOT_HEX = 4  # the first hex digits of an id's random part name its slot

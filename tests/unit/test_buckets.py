@@ -3,7 +3,7 @@ daemon storage and its quota."""
 
 import pytest
 
-from bridge import conversations, idempotency, transcripts, webhook
+from bridge import conversations, idempotency, response_store, transcripts, webhook
 from bridge.conversations import Conversations
 from bridge.records import Records, namespace
 from bridge.slots import BucketStore, StorageFull
@@ -182,7 +182,7 @@ def test_endpoints_whose_ids_differ_only_in_punctuation_do_not_share_records():
 
 # -- sizing: the workspace, not one endpoint ---------------------------------------------------
 
-ENDPOINTS = 64  # busy endpoints the manifest's quota holds at their worst case
+ENDPOINTS = 40  # busy endpoints the manifest's quota holds at their worst case
 DAEMON_DEFAULT_CAP = 100 * 1024 * 1024  # PERSISTENCE_STORAGE_MAX_SIZE default
 
 
@@ -223,7 +223,18 @@ def test_one_endpoint_at_its_worst_fits_its_share_of_the_quota():
     big = idempotency.StoredResponse(200, "application/json", b"x" * idempotency.MAX_BODY, "f" * 32)
     for i in range(idempotency.SLOTS * 8):
         deliveries.remember(f"github:{i}", big)
+    responses = response_store.ResponseStore(records)
+    for slot in range(response_store.SLOTS):  # every slot holding its largest kept record
+        rid = response_store.ID_PREFIX + f"{slot:04x}" + "a" * 44
+        previous = None
+        for _ in range(response_store.CHAIN):  # a long chain of ids makes the record largest
+            follow = response_store.new_id(rid)
+            responses.save(follow, "u", uuid, {"x": "y" * 64}, previous=previous)
+            previous = responses.find(follow, "u")
+        body = {"x": "y" * (response_store.MAX_RECORD_BYTES - 900)}
+        responses.save(response_store.new_id(rid), "u", uuid, body, previous=previous)
     per_endpoint = storage.used
+    print(f"worst case per endpoint: {per_endpoint} bytes")
     assert len([k for k in storage.data if "/idem/" in k]) <= idempotency.SLOTS
     assert per_endpoint * ENDPOINTS <= min(quota, DAEMON_DEFAULT_CAP)
 

@@ -81,7 +81,7 @@ def test_storage_stays_bounded(monkeypatch):
         store.save(new_id(), f"user-{i}", f"conv-{i}", {"x": "text"})
     assert len(storage.data) <= 32
     assert storage.used == sum(len(v) for v in storage.data.values())  # nothing leaked
-    assert SLOTS * MAX_RECORD_BYTES <= 8 * 1024 * 1024
+    assert SLOTS * MAX_RECORD_BYTES <= 1024 * 1024
 
 
 def test_a_conversation_keeps_one_record_and_its_chain():
