@@ -13,6 +13,13 @@ def run(ws, **request):
     return list(ws.answer("app", request))
 
 
+def sent(ws, **request):
+    """The dicts as Dify's inner API sends them, before the daemon's Go re-encoding."""
+    request.setdefault("inputs", {})
+    request.setdefault("response_mode", "streaming")
+    return list(ws.run_app_raw(request))
+
+
 def chunks(replies):
     assert replies[-1] == {"event": "end", "message": "", "data": None}
     return [r["data"] for r in replies[:-1] if r["event"] == "response"]
@@ -20,7 +27,7 @@ def chunks(replies):
 
 def test_chat_stream_matches_protocol_field_for_field():
     ws = Workspace([App("a1", "chat", script=Script(answer="Hi there"))])
-    events = chunks(run(ws, app_id="a1", query="hello"))
+    events = sent(ws, app_id="a1", query="hello")
     message, end = events[0], events[-1]
     assert list(message) == [
         "event", "conversation_id", "message_id", "created_at", "task_id", "id", "answer",
@@ -81,22 +88,22 @@ def test_event_sequences(mode, sequence):
 
 def test_envelopes_per_mode():
     ws = Workspace([App("c", "completion"), App("w", "workflow")])
-    completion = chunks(run(ws, app_id="c"))[0]
+    completion = sent(ws, app_id="c")[0]
     assert list(completion)[:3] == ["event", "message_id", "created_at"]
     assert "conversation_id" not in completion
-    workflow = chunks(run(ws, app_id="w"))[0]
+    workflow = sent(ws, app_id="w")[0]
     assert list(workflow)[:4] == ["event", "workflow_run_id", "task_id", "data"]
 
 
 def test_blocking_shapes():
     ws = Workspace([App("c", "chat"), App("p", "completion"), App("w", "workflow")])
-    (chat,) = chunks(run(ws, app_id="c", query="q", response_mode="blocking"))
+    (chat,) = sent(ws, app_id="c", query="q", response_mode="blocking")
     assert list(chat) == [
         "event", "task_id", "id", "message_id", "conversation_id", "mode", "answer", "metadata", "created_at",
     ]  # fmt: skip
     (completion,) = chunks(run(ws, app_id="p", response_mode="blocking"))
     assert "conversation_id" not in completion and completion["mode"] == "completion"
-    (workflow,) = chunks(run(ws, app_id="w", response_mode="blocking"))
+    (workflow,) = sent(ws, app_id="w", response_mode="blocking")
     assert list(workflow) == ["task_id", "workflow_run_id", "data"]
     assert list(workflow["data"]) == [
         "id", "workflow_id", "status", "outputs", "error", "elapsed_time", "total_tokens",
@@ -132,7 +139,7 @@ def test_required_inputs_are_validated_before_streaming():
 
 def test_mid_stream_error_event_and_exception_before_stream():
     ws = Workspace([App("c", "chat", script=Script(answer="a b c", error_after=2))])
-    events = chunks(run(ws, app_id="c", query="q"))
+    events = sent(ws, app_id="c", query="q")
     assert [e["event"] for e in events] == ["message", "message", "error"]
     assert list(events[-1]) == [
         "event",
