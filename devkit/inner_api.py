@@ -158,7 +158,7 @@ def _handler(api: InnerApi) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             return self.rfile.read(length) if length else b""
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             raw = self._body()
             if self.headers.get("X-Inner-Api-Key") != api.key:
                 self._send(401, b'{"code": "unauthorized", "message": "Unauthorized"}\n')

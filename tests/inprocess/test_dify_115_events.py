@@ -35,7 +35,7 @@ def apps(workspace):
             "advanced-chat",
             "Thinker",
             script=Script(answer="Forty two.", reasoning=REASONING),
-        )  # fmt: skip
+        )
     )
     workspace.add_app(
         App("think-chat", "chat", "Thinker", script=Script(answer="Yes.", reasoning=REASONING))
@@ -58,7 +58,7 @@ def apps(workspace):
                 answer="still fine",
                 extra_events=[FUTURE, human_input_event("human_input_form_timeout")],
             ),
-        )  # fmt: skip
+        )
     )
     workspace.add_app(
         App(
@@ -69,7 +69,7 @@ def apps(workspace):
                 answer="still fine",
                 extra_events=[FUTURE, human_input_event("human_input_form_filled")],
             ),
-        )  # fmt: skip
+        )
     )
     return workspace
 
@@ -80,9 +80,12 @@ def settings_for(app_id, **extra):
 
 def post(inprocess, path, body, app_id, **settings):
     return inprocess.request(
-        "POST", path, settings=settings_for(app_id, **settings), headers=AUTH,
+        "POST",
+        path,
+        settings=settings_for(app_id, **settings),
+        headers=AUTH,
         body=json.dumps(body).encode(),
-    )  # fmt: skip
+    )
 
 
 def sse(response):
@@ -99,9 +102,15 @@ RUN = "/v1/workflows/run"
 
 @pytest.mark.parametrize(
     ("app_id", "path"),
-    [("think-flow", CHAT), ("think-wf", RUN), ("pause-flow", CHAT), ("pause-wf", RUN),
-     ("future-chat", CHAT), ("future-wf", RUN)],
-)  # fmt: skip
+    [
+        ("think-flow", CHAT),
+        ("think-wf", RUN),
+        ("pause-flow", CHAT),
+        ("pause-wf", RUN),
+        ("future-chat", CHAT),
+        ("future-wf", RUN),
+    ],
+)
 def test_service_api_stream_is_byte_for_byte_what_the_plugin_received(
     inprocess, apps, app_id, path
 ):
@@ -154,8 +163,9 @@ def test_service_api_blocking_paused_chatflow_is_difys_paused_shape(inprocess, a
     assert reason["TYPE"] == "human_input_required" and reason["form_token"]
     assert "workflow_run_id" not in paused and "outputs" not in paused
     # the same object the emulated Dify answers in its own blocking mode
-    (dify,) = apps.run_app_raw({"app_id": "pause-flow", "query": "q", "inputs": {},
-                                "response_mode": "blocking"})  # fmt: skip
+    (dify,) = apps.run_app_raw(
+        {"app_id": "pause-flow", "query": "q", "inputs": {}, "response_mode": "blocking"}
+    )
     assert sorted(body) == sorted(dify) and sorted(paused) == sorted(dify["data"])
 
 
@@ -241,9 +251,12 @@ def test_openai_skips_unknown_events(inprocess, apps, app_id):
 def extension_call(inprocess, app_id, point="app.external_data_tool.query"):
     params = {"app_id": "x", "tool_variable": "weather", "inputs": {}, "query": "q"}
     return inprocess.request(
-        "POST", "/extension", settings=settings_for(app_id), headers=AUTH,
+        "POST",
+        "/extension",
+        settings=settings_for(app_id),
+        headers=AUTH,
         body=json.dumps({"point": point, "params": params}).encode(),
-    )  # fmt: skip
+    )
 
 
 def test_extension_result_has_no_reasoning(inprocess, apps):
@@ -267,9 +280,15 @@ def test_extension_ignores_unknown_events(inprocess, apps, app_id):
 def webhook(inprocess, app_id, response_mode):
     settings = {**scheme_settings("api_key", app_id), "webhook_response": response_mode}
     return inprocess.request(
-        "POST", "/webhook", settings=settings, body=b'{"text": "hello"}',
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {settings['api_key']}"},
-    )  # fmt: skip
+        "POST",
+        "/webhook",
+        settings=settings,
+        body=b'{"text": "hello"}',
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {settings['api_key']}",
+        },
+    )
 
 
 @pytest.mark.parametrize("app_id", ["pause-flow", "pause-wf"])
@@ -307,7 +326,7 @@ def test_webhook_ignores_unknown_events(inprocess, apps, app_id):
             "/v1/chat/completions",
             {"messages": [{"role": "user", "content": "q"}], "stream": True},
             502,
-        ),  # fmt: skip
+        ),
         (
             "/extension",
             {
@@ -315,7 +334,7 @@ def test_webhook_ignores_unknown_events(inprocess, apps, app_id):
                 "params": {"tool_variable": "v", "query": "q"},
             },
             424,
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_user_not_found_names_the_cause_and_the_fix(inprocess, workspace, path, body, status):
@@ -337,11 +356,17 @@ def test_user_not_found_on_the_webhook(inprocess, workspace):
 
 
 def test_go_reencoding_is_what_faces_see(inprocess, workspace):
-    workspace.add_app(App("floats", "workflow", script=Script(outputs={"n": 2.0, "x": 0.25,
-        "big": 2**60 + 1, "html": "<b>&</b>"})))  # fmt: skip
+    workspace.add_app(
+        App(
+            "floats",
+            "workflow",
+            script=Script(outputs={"n": 2.0, "x": 0.25, "big": 2**60 + 1, "html": "<b>&</b>"}),
+        )
+    )
     body = post(inprocess, RUN, {"inputs": {}}, "floats").json()
-    assert body["data"]["outputs"] == go_reencode({"n": 2.0, "x": 0.25, "big": 2**60 + 1,
-                                                   "html": "<b>&</b>"})  # fmt: skip
+    assert body["data"]["outputs"] == go_reencode(
+        {"n": 2.0, "x": 0.25, "big": 2**60 + 1, "html": "<b>&</b>"}
+    )
     assert body["data"]["outputs"]["n"] == 2 and isinstance(body["data"]["outputs"]["n"], int)
     assert body["data"]["outputs"]["big"] == 2**60  # rounded through float64
     assert isinstance(body["data"]["elapsed_time"], float)  # 0.42 stays a float
