@@ -36,6 +36,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +80,19 @@ def go_reencode(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int):
-        return value if abs(value) <= GO_EXACT_INT else int(float(value))
+        return value if abs(value) <= GO_EXACT_INT else _go_whole(float(value))
     if isinstance(value, float) and value.is_integer() and abs(value) < GO_PLAIN_FLOAT:
-        return int(value)
+        return _go_whole(value)
     return value
+
+
+def _go_whole(value: float) -> int:
+    """A whole float64 as Go writes it: the shortest round-trip digits, zero-padded.
+
+    ``2**60 + 1`` becomes float64 ``1152921504606846976``, which Go writes as
+    ``1152921504606847000`` (seen on the real daemon).
+    """
+    return int(Decimal(repr(value)))
 
 
 @dataclass
@@ -523,6 +533,7 @@ class _Run:
             if paused:  # WorkflowAppPausedBlockingResponse
                 pause = self._paused_data()
                 data.update(status="paused", outputs={}, error=None, finished_at=None)
+                data.update({k: pause[k] for k in ("elapsed_time", "total_tokens", "total_steps")})
                 data.update(paused_nodes=pause["paused_nodes"], reasons=pause["reasons"])
             return {"task_id": self.task_id, "workflow_run_id": self.workflow_run_id, "data": data}
         body: dict[str, Any] = {
@@ -541,6 +552,7 @@ class _Run:
             created_at=self.created_at,
         )
         if paused:  # AdvancedChatPausedBlockingResponse, converted
+            body["metadata"] = {}  # no message_end before a pause (inference: verify on Dify)
             pause = self._paused_data()
             body["workflow_run_id"] = self.workflow_run_id
             body["data"] = {
