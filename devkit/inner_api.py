@@ -49,10 +49,12 @@ def compact(obj: object) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-@dataclass(frozen=True)
+@dataclass
 class Call:
     path: str
     body: dict[str, Any]
+    frames: int = 0  # invoke/app: frames written so far
+    failure: str = ""  # invoke/app: why the stream stopped early, if it did
 
 
 def _dify_error(text: str) -> tuple[int, bytes]:
@@ -77,8 +79,7 @@ class InnerApi:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> InnerApi:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -100,7 +101,8 @@ class InnerApi:
     # -- routes ----------------------------------------------------------------------------
     def answer(self, path: str, body: dict[str, Any]) -> tuple[int, Iterator[bytes] | bytes]:
         """(status, body): bytes for a single JSON answer, an iterator of frames for a stream."""
-        self.calls.append(Call(path, body))
+        call = Call(path, body)
+        self.calls.append(call)
         if path == "/inner/api/invoke/encrypt":
             data = body.get("data") if body.get("opt") != "clear" else {}
             return 200, compact({"data": {"data": data or {}}, "error": ""})
@@ -111,10 +113,11 @@ class InnerApi:
                 return _dify_error(str(failure).strip())
             return 200, compact({"data": {"data": parameters}, "error": ""})
         if path == "/inner/api/invoke/app":
-            return self._invoke_app(body)
+            return self._invoke_app(call)
         return 404, b'{"code": "not_found", "message": "Not Found", "status": 404}\n'
 
-    def _invoke_app(self, body: dict[str, Any]) -> tuple[int, Iterator[bytes] | bytes]:
+    def _invoke_app(self, call: Call) -> tuple[int, Iterator[bytes] | bytes]:
+        body = call.body
         chunks = self.workspace.run_app_raw(body, user_id=str(body.get("user_id") or ""))
         try:
             first = next(chunks)
@@ -124,14 +127,23 @@ class InnerApi:
             return 200, b""
 
         def frames() -> Iterator[bytes]:
+            call.frames += 1
             yield frame(compact({"data": first, "error": ""}))
             try:
                 for chunk in chunks:
+                    call.frames += 1
                     yield frame(compact({"data": chunk, "error": ""}))
             except InvocationFailed as failure:
                 text = str(failure)
                 error = text.removeprefix(_READ_FAILED) if text.startswith(_READ_FAILED) else text
+                call.failure = error
                 yield frame(compact({"error": error}))
+            except GeneratorExit:  # the writer stopped: the daemon closed the connection
+                call.failure = call.failure or f"reader went away after {call.frames} frames"
+                raise
+            except Exception as exc:
+                call.failure = repr(exc)
+                raise
 
         return 200, frames()
 
@@ -146,7 +158,7 @@ def _handler(api: InnerApi) -> type[BaseHTTPRequestHandler]:
         def _body(self) -> bytes:
             """The request body; the daemon's Go client sends JSON bodies chunked."""
             if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                parts = []
+                parts: list[bytes] = []
                 while True:
                     size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
                     if size == 0:
@@ -175,9 +187,16 @@ def _handler(api: InnerApi) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
-            for piece in answer:
-                self.wfile.write(piece)
-                self.wfile.flush()
+            try:
+                for piece in answer:
+                    self.wfile.write(piece)
+                    self.wfile.flush()
+            except OSError:  # the daemon went away; the frames generator records it
+                return
+            finally:
+                close = getattr(answer, "close", None)
+                if close is not None:
+                    close()
 
         def _send(self, status: int, body: bytes) -> None:
             self.send_response(status)

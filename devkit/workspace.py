@@ -797,7 +797,7 @@ HUMAN_INPUT_NODE = "1700000000003"
 
 def human_input_event(name: str) -> dict[str, Any]:
     """``human_input_form_filled`` / ``…_timeout`` payloads, for ``Script.extra_events``."""
-    base = {"node_id": HUMAN_INPUT_NODE, "node_title": "Approval"}
+    base: dict[str, Any] = {"node_id": HUMAN_INPUT_NODE, "node_title": "Approval"}
     if name == "human_input_form_filled":
         data = {**base, "rendered_content": "Approved.", "action_id": "approve",
                 "action_text": "Approve"}  # fmt: skip
