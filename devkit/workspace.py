@@ -415,6 +415,8 @@ class _Run:
         self.workflow_id = str(uuid.uuid4())
         self.created_at = int(time.time())
         self.answer = self._render(self.script.answer)
+        reasoning = self.script.reasoning
+        self.reasoning = None if reasoning is None else self._render(reasoning)
         self.chunks = (
             [self._render(c) for c in self.script.chunks]
             if self.script.chunks is not None
@@ -586,7 +588,7 @@ class _Run:
                 "latency": 0.42,
             },
             "retriever_resources": [],
-            **({"reasoning": self.script.reasoning} if self.script.reasoning is not None else {}),
+            **({"reasoning": self.reasoning} if self.reasoning is not None else {}),
         }
 
     def _message_end(self) -> dict[str, Any]:
@@ -713,10 +715,10 @@ class _Run:
     # -- Dify 1.15: reasoning and Human Input pauses ------------------------------------------
     def _reasoning_chunks(self) -> list[dict[str, Any]]:
         """``reasoning_chunk`` events (the LLM node's "separated" reasoning), a final one last."""
-        if self.script.reasoning is None:
+        if self.reasoning is None:
             return []
         message_id = self.message_id if self.app.mode == "advanced-chat" else None
-        pieces = [*_split_words(self.script.reasoning), ""]
+        pieces = [*_split_words(self.reasoning), ""]
         return [
             self._event(
                 "reasoning_chunk",

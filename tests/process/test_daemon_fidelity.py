@@ -38,3 +38,35 @@ def test_a_fast_stream_arrives_whole(plugin_process, workspace):
         frames = [f for f in reply.body.decode().split("\n\n") if f.startswith("data: ")]
         assert json.loads(frames[-1][6:])["event"] == "workflow_finished"
         assert len(frames) == len(workspace.emitted[-1])
+
+
+def test_openai_sdk_reads_reasoning_content_from_the_demo(runner):
+    """DeepSeek-style clients read ``reasoning_content``; the answer stays clean."""
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{runner[0]}/e/demothinking0001/v1", api_key="demo-key",
+                    max_retries=0, timeout=20)  # fmt: skip
+    stream = client.chat.completions.create(model="m", stream=True,
+                                            messages=[{"role": "user", "content": "life"}])  # fmt: skip
+    reasoning = content = ""
+    for chunk in stream:
+        if chunk.choices:
+            reasoning += getattr(chunk.choices[0].delta, "reasoning_content", None) or ""
+            content += chunk.choices[0].delta.content or ""
+    assert content == "The answer to life is 42."
+    assert reasoning == "The user asks about life. Recall the classic answer, then state it."
+    done = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    assert done.choices[0].message.content == "The answer to x is 42."
+    assert getattr(done.choices[0].message, "reasoning_content", "").startswith("The user asks")
+
+
+def test_paused_workflow_through_the_runner(runner):
+    """The demo approval workflow pauses at its Human Input node: Dify's paused shape."""
+    import httpx
+
+    r = httpx.post(f"{runner[0]}/e/demoapproval0001/v1/workflows/run", timeout=20,
+                   headers={"Authorization": "Bearer demo-key"},
+                   json={"inputs": {"query": "refund?"}, "user": "u"})  # fmt: skip
+    data = r.json()["data"]
+    assert (data["status"], data["finished_at"], data["outputs"]) == ("paused", None, {})
+    assert data["reasons"][0]["TYPE"] == "human_input_required"
