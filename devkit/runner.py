@@ -33,12 +33,21 @@ DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
 
 
-def daemon_error(status: int, code: int, message: str) -> tuple[int, bytes]:
-    """The daemon's own error body (protocol.md §4.1)."""
-    inner = json.dumps(
-        {"message": message, "error_type": "PluginDaemonNotFoundError", "args": None}
-    )
-    return status, json.dumps({"code": code, "message": inner, "data": None}).encode()
+GIN_JSON = "application/json; charset=utf-8"  # gin's ctx.JSON content type
+_DAEMON_ERROR_TYPES = {-400: "PluginDaemonBadRequestError", -404: "PluginNotFoundError"}
+ROUTE_NOT_FOUND = b'{"code":"not_found","message":"route not found"}'  # gin NoRoute
+
+
+def daemon_error(status: int, code: int, message: str) -> tuple[int, bytes, str]:
+    """The daemon's own error body (protocol.md §4.1), compact as Go writes it.
+
+    Seen on the real daemon (bdb5642): an unknown hook is ``-400``
+    ``PluginDaemonBadRequestError``; a plugin that is not running ``-404``
+    ``PluginNotFoundError``.
+    """
+    inner = {"message": message, "error_type": _DAEMON_ERROR_TYPES[code], "args": None}
+    body = {"code": code, "message": json.dumps(inner, separators=(",", ":")), "data": None}
+    return status, json.dumps(body, separators=(",", ":")).encode(), GIN_JSON
 
 
 class Bridge:
@@ -86,11 +95,7 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         parts = self.path.split("/", 3)  # ["", "e", hook_id, rest]
         if len(parts) < 3 or parts[1] != "e" or not parts[2]:
-            status, body = (
-                404,
-                json.dumps({"code": "not_found", "message": "route not found"}).encode(),
-            )
-            self._send(status, body)
+            self._send(404, ROUTE_NOT_FOUND, GIN_JSON)
             return
         hook_id = parts[2].split("?", 1)[0]
         endpoint = self.bridge.endpoints.get(hook_id)
@@ -143,7 +148,7 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_HEAD = _handle
 
     def do_PATCH(self) -> None:  # the daemon registers no PATCH route: gin NoRoute
-        self._send(404, json.dumps({"code": "not_found", "message": "route not found"}).encode())
+        self._send(404, ROUTE_NOT_FOUND, GIN_JSON)
 
 
 def serve(bridge: Bridge, port: int = 5002, host: str = "127.0.0.1") -> ThreadingHTTPServer:

@@ -437,3 +437,16 @@ def test_inner_api_saw_what_dify_would(daemon: Daemon) -> None:
             "user_id", "type"} <= set(invokes[0])  # fmt: skip
     opts = {c.body.get("opt") for c in daemon.inner.calls if c.path.endswith("invoke/encrypt")}
     assert {"encrypt", "decrypt"} <= opts
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/e/nohook000000000/v1/models"), ("PATCH", "/e/nohook000000000/v1/models"),
+     ("GET", "/nothing")],
+)  # fmt: skip
+def test_daemon_own_errors_match_the_runner(daemon: Daemon, method: str, path: str) -> None:
+    real = httpx.request(method, f"{daemon.base}{path}", timeout=30)
+    emulated = httpx.request(method, f"{daemon.runner}{path}", timeout=30)
+    assert (real.status_code, real.headers["content-type"], real.content) == (
+        emulated.status_code, emulated.headers["content-type"], emulated.content,
+    )  # fmt: skip
