@@ -85,6 +85,9 @@ APPS: list[dict[str, Any]] = [
                                                                       "fail_after": 2}},
     {"id": "rd-error", "mode": "chat", "name": "Erroring", "script": {"answer": "a b c",
                                                                        "error_after": 1}},
+    {"id": "rd-echo", "mode": "workflow", "name": "Echo",
+     "user_input_form": [{"paragraph": {"label": "Doc", "variable": "doc"}}],
+     "script": {"outputs": {"doc": "{inputs[doc]}"}}},
 ]  # fmt: skip
 WEBHOOK_SCHEMES = ("api_key", "hmac_sha256", "github", "gitlab", "slack", "stripe",
                    "standard_webhooks")  # fmt: skip
@@ -96,6 +99,9 @@ def _endpoints() -> dict[str, dict[str, Any]]:
     hooks = {f"wh-{s}": scheme_settings(s, "rd-chat", webhook_response="text")
              for s in WEBHOOK_SCHEMES}  # fmt: skip
     hooks["wh-pause"] = scheme_settings("api_key", "rd-pause-flow", webhook_response="text")
+    hooks["wh-echo"] = scheme_settings(  # the whole request document, as the plugin saw it
+        "api_key", "rd-echo", webhook_response="outputs", webhook_inputs='{"doc": "@"}'
+    )
     return {**plain, **hooks}
 
 
@@ -450,3 +456,37 @@ def test_daemon_own_errors_match_the_runner(daemon: Daemon, method: str, path: s
     assert (real.status_code, real.headers["content-type"], real.content) == (
         emulated.status_code, emulated.headers["content-type"], emulated.content,
     )  # fmt: skip
+
+
+def test_the_plugin_sees_the_same_request_under_both_daemons(daemon: Daemon) -> None:
+    """copyRequest (protocol.md §4.2) as the real daemon does it vs ``devkit.wire``.
+
+    The echo workflow returns the webhook's request document (headers, query, method, path,
+    body) that the plugin parsed from the raw request each daemon handed it.
+    """
+    hook = daemon.hooks["wh-echo"]
+    target = f"/e/{hook}/webhook?b=2&a=1%20x&a=0&empty="
+    docs = []
+    for base in (daemon.base, daemon.runner):
+        host = base.removeprefix("http://")
+        headers = {
+            "Authorization": "Bearer hook-key-0001", "Content-Type": "application/json",
+            "X-Custom-Thing": "v1", "x-lower-case": "v2", "X-Forwarded-For": "203.0.113.9",
+            "X-Real-Ip": "203.0.113.9", "User-Agent": "probe/1.0",
+            "Dify-Hook-Url": f"http://{host}{target}", "X-Forwarded-Proto": "http",  # nginx
+        }  # fmt: skip
+        r = httpx.post(f"{base}{target}", content=b'{"k": [1, 2.0, "x"]}', headers=headers,
+                       timeout=30)  # fmt: skip
+        assert r.status_code == 200, r.text
+        docs.append(json.loads(r.json()["doc"].replace(host, "<host>")))
+    real, emulated = docs
+    # Without nginx the caller's Connection header reaches the plugin; Dify's nginx clears it
+    # (proxy_set_header Connection ""), and the runner plays nginx.
+    assert real["headers"].pop("connection") == "keep-alive"
+    assert list(real["headers"].items()) == list(emulated["headers"].items()), (
+        f"real: {list(real['headers'].items())}\nemulated: {list(emulated['headers'].items())}"
+    )
+    assert real == emulated
+    assert "x-forwarded-for" not in real["headers"] and "x-real-ip" not in real["headers"]
+    assert real["headers"]["dify-hook-id"] == hook
+    assert real["query"] == emulated["query"] and real["body"] == {"k": [1, 2.0, "x"]}
