@@ -10,7 +10,7 @@ It answers the plugin's backwards invocations with exactly what Dify + the daemo
   with status code: 400 and respond with: {"code": "invalid_param", ...}``;
 - every payload reaches the plugin as the daemon re-encodes it through a Go
   ``map[string]any`` (daemon-notes §D): keys in alphabetical order, whole floats as ints,
-  integers beyond 2**53 rounded (:func:`go_reencode`);
+  integers beyond 2**53 as Go prints float64s (:func:`go_reencode`);
 - Dify 1.15 events (daemon-notes §D): ``reasoning_chunk`` and ``message_end.metadata.reasoning``
   (``Script.reasoning``), a Human Input pause (``Script.pause``: ``human_input_required`` then
   ``workflow_paused``, or Dify's paused blocking shapes), ``workflow_started.data.reason``,
@@ -70,7 +70,7 @@ def go_reencode(value: Any) -> Any:
     """``value`` after the daemon's hop: ``json.Unmarshal`` into ``any``, ``json.Marshal`` back.
 
     Objects come out with their keys sorted (Go sorts map keys), every number went through
-    float64 (so ``2.0`` arrives as ``2`` and integers beyond 2**53 are rounded), and the
+    float64 (``2.0`` arrives as ``2``; integers beyond 2**53 as Go prints a float64), and the
     plugin's ``json.loads`` sees the result.
     """
     if isinstance(value, dict):
