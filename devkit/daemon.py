@@ -28,7 +28,12 @@ from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
 
 from devkit.responses import EndpointResponse, collect
-from devkit.wire import backwards_response_message, encode_line, endpoint_request_message
+from devkit.wire import (
+    backwards_response_message,
+    daemon_error_body,
+    encode_line,
+    endpoint_request_message,
+)
 from devkit.workspace import Workspace
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -315,5 +320,5 @@ def _end_queued(inbox: queue.Queue) -> bool:
 def _daemon_error_body(message: dict) -> bytes:
     """What the daemon writes into the HTTP body for a session error or a timeout."""
     if message["type"] == "timeout":
-        return json.dumps({"code": -500, "message": "killed by timeout", "data": None}).encode()
+        return daemon_error_body(-500, "killed by timeout")
     return json.dumps(message.get("data") or {}).encode()

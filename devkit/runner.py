@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import signal
 import sys
 import threading
@@ -26,7 +25,7 @@ import yaml
 
 from bridge.routes import ROUTES  # plain data, the same catalogue the plugin serves
 from devkit.daemon import PluginCrashed, PluginProcess
-from devkit.wire import BODY_LIMIT, daemon_request_bytes
+from devkit.wire import BODY_LIMIT, daemon_error_body, daemon_request_bytes
 from devkit.workspace import Workspace
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
@@ -34,20 +33,17 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "conten
 
 
 GIN_JSON = "application/json; charset=utf-8"  # gin's ctx.JSON content type
-_DAEMON_ERROR_TYPES = {-400: "PluginDaemonBadRequestError", -404: "PluginNotFoundError"}
 ROUTE_NOT_FOUND = b'{"code":"not_found","message":"route not found"}'  # gin NoRoute
 
 
 def daemon_error(status: int, code: int, message: str) -> tuple[int, bytes, str]:
-    """The daemon's own error body (protocol.md §4.1), compact as Go writes it.
+    """The daemon's own error response (protocol.md §4.1), as the real daemon writes it.
 
     Seen on the real daemon (bdb5642): an unknown hook is ``-400``
     ``PluginDaemonBadRequestError``; a plugin that is not running ``-404``
     ``PluginNotFoundError``.
     """
-    inner = {"message": message, "error_type": _DAEMON_ERROR_TYPES[code], "args": None}
-    body = {"code": code, "message": json.dumps(inner, separators=(",", ":")), "data": None}
-    return status, json.dumps(body, separators=(",", ":")).encode(), GIN_JSON
+    return status, daemon_error_body(code, message), GIN_JSON
 
 
 class Bridge:
