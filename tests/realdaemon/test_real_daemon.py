@@ -96,6 +96,7 @@ WEBHOOK_SCHEMES = ("api_key", "hmac_sha256", "github", "gitlab", "slack", "strip
 def _endpoints() -> dict[str, dict[str, Any]]:
     plain = {app["id"]: {"api_key": KEY, "app": {"app_id": app["id"]}} for app in APPS}
     plain["rd-workflow"]["query_variable"] = "query"
+    plain["rd-cors"] = {**plain["rd-chat"], "cors_allowed_origins": "https://app.example"}
     hooks = {f"wh-{s}": scheme_settings(s, "rd-chat", webhook_response="text")
              for s in WEBHOOK_SCHEMES}  # fmt: skip
     hooks["wh-pause"] = scheme_settings("api_key", "rd-pause-flow", webhook_response="text")
@@ -271,6 +272,8 @@ def masked(value: Any) -> Any:
 
 def body_of(response: httpx.Response) -> Any:
     kind = response.headers.get("content-type", "")
+    if not response.content:
+        return b""
     if kind.startswith("text/event-stream"):
         frames = []
         for frame in response.text.split("\n\n"):
@@ -317,6 +320,11 @@ CASES = [
     Case("workflow missing input", "rd-workflow", "/v1/workflows/run", {"inputs": {}}),
     Case("route mismatch", "rd-workflow", CHAT, {"query": "hi"}),
     Case("parameters", "rd-workflow", "/v1/parameters", method="GET"),
+    Case("parameters HEAD", "rd-workflow", "/v1/parameters", method="HEAD"),
+    Case("CORS preflight", "rd-cors", CHAT, method="OPTIONS",
+         headers=(("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST"))),
+    Case("CORS request", "rd-cors", CHAT, {"query": "hi"},
+         headers=(("Origin", "https://app.example"),)),
     Case("bad key", "rd-chat", CHAT, {"query": "hi"}, headers=(("Authorization", "Bearer x"),)),
     Case("empty body", "rd-chat", CHAT, b""),
     Case("wrong method", "rd-chat", CHAT, method="GET"),
@@ -371,6 +379,8 @@ def test_real_daemon_answers_like_the_emulator(daemon: Daemon, case: Case) -> No
     emulated = send(daemon.runner, hook, case)
     assert real.status_code == emulated.status_code, real.text
     assert real.headers.get("content-type") == emulated.headers.get("content-type")
+    cors = [h for h in real.headers if h.lower().startswith("access-control-")]
+    assert {h: real.headers[h] for h in cors} == {h: emulated.headers.get(h) for h in cors}
     streams = [(c.body.get("app_id"), c.frames, c.failure) for c in daemon.inner.calls[-3:]]
     assert body_of(real) == body_of(emulated), f"{real.text}\ninner API streams: {streams}"
     assert "Traceback" not in real.text
