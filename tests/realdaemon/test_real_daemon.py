@@ -38,8 +38,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import yaml
+from signers import SCHEMES, sign
 from signers import settings as scheme_settings
-from signers import sign
 
 from devkit.inner_api import InnerApi
 from devkit.package import build_package
@@ -89,8 +89,7 @@ APPS: list[dict[str, Any]] = [
      "user_input_form": [{"paragraph": {"label": "Doc", "variable": "doc"}}],
      "script": {"outputs": {"doc": "{inputs[doc]}"}}},
 ]  # fmt: skip
-WEBHOOK_SCHEMES = ("api_key", "hmac_sha256", "github", "gitlab", "slack", "stripe",
-                   "standard_webhooks")  # fmt: skip
+WEBHOOK_SCHEMES = SCHEMES  # all twelve verification schemes
 
 
 def _endpoints() -> dict[str, dict[str, Any]]:
