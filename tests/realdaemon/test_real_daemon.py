@@ -198,7 +198,9 @@ def _install(manage: Management, package: Path) -> str:
         if status["status"] == "success":
             return identifier
         if status["status"] == "failed":
-            pytest.fail(f"install failed: {[p.get('message') for p in status['plugins']]}")
+            pytest.fail(
+                f"install failed: {[str(p.get('message'))[-1500:] for p in status['plugins']]}"
+            )
         time.sleep(2)
     pytest.fail(f"install did not finish within {INSTALL_TIMEOUT:g} s")
 
@@ -206,6 +208,9 @@ def _install(manage: Management, package: Path) -> str:
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     work = tmp_path_factory.mktemp("realdaemon")
+    # uv finds this from the plugin's directory: daemons before 0.6.9 run `uv pip install`
+    # with a bare environment (no SSL_CERT_FILE), so let uv use the system trust store
+    (work / "uv.toml").write_text("native-tls = true\n", encoding="utf-8")
     config = {"apps": APPS, "endpoints": []}
     (work / "workspace.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     workspace = Workspace.from_yaml(work / "workspace.yaml")
