@@ -11,6 +11,14 @@ returns (protocol.md §1.4):
 
 An ``error`` event ends the run with a :class:`~bridge.errors.BridgeError` carrying its
 code, message and status, as Dify's blocking mode answers with that error.
+
+Dify 1.15+ (daemon-notes §D): a run a Human Input node pauses ends with ``workflow_paused``
+(after ``human_input_required``); its blocking shape is Dify's paused one — a chatflow's
+``event: "workflow_paused"`` with ``workflow_run_id`` and ``data``, a workflow's
+``data.status: "paused"`` with ``paused_nodes`` and ``reasons``. :attr:`Aggregator.paused`
+and :func:`is_paused` tell callers (webhook replies, platform replies) the run is waiting for
+input. ``reasoning_chunk`` text is collected apart from the answer (:attr:`Aggregator.reasoning`).
+Events this module does not know are ignored, so future events never break an answer.
 """
 
 from __future__ import annotations
@@ -36,6 +44,11 @@ WORKFLOW_DATA_KEYS = (
     "created_at",
     "finished_at",
 )
+PAUSED_DATA_KEYS = ("paused_nodes", "reasons")
+PAUSED_TEXT = (
+    "The app is waiting for human input: a Human Input step paused the run. "
+    "It continues once someone submits the form in Dify."
+)
 
 
 def error_from_event(event: Mapping[str, Any]) -> BridgeError:
@@ -59,6 +72,23 @@ class Aggregator:
         self.metadata: dict[str, Any] = {}
         self.workflow: dict[str, Any] | None = None
         self.replaced = False  # output moderation replaced the answer
+        self.reasoning: list[str] = []  # reasoning_chunk text (never part of the answer)
+        self.workflow_id: str | None = None
+        self.pause: dict[str, Any] | None = None  # workflow_paused.data
+        self.forms: list[dict[str, Any]] = []  # human_input_required.data, in order
+
+    @property
+    def paused(self) -> bool:
+        """The run stopped at a Human Input node and waits for someone to fill its form."""
+        return self.pause is not None
+
+    @property
+    def reasoning_text(self) -> str:
+        """The model's reasoning: streamed chunks, else ``message_end.metadata.reasoning``."""
+        if self.reasoning:
+            return "".join(self.reasoning)
+        value = self.metadata.get("reasoning")
+        return value if isinstance(value, str) else ""
 
     def feed(self, event: Mapping[str, Any]) -> None:
         name = event.get("event")
@@ -81,20 +111,57 @@ class Aggregator:
             self.replaced = True
         elif name == "message_end":
             self.metadata = dict(event.get("metadata") or {})
-        elif name == "workflow_finished":
-            self.workflow = dict(event.get("data") or {})
+        else:
+            self._feed_workflow(str(name), event.get("data"))
+
+    def _feed_workflow(self, name: str, data: object) -> None:
+        """Workflow-level events (their payload is ``data``); others are ignored."""
+        fields = dict(data) if isinstance(data, Mapping) else {}
+        if name == "workflow_finished":
+            self.workflow = fields
+        elif name == "workflow_started":
+            self.workflow_id = fields.get("workflow_id") or self.workflow_id
+        elif name == "reasoning_chunk":
+            self.reasoning.append(str(fields.get("reasoning") or ""))
+        elif name == "human_input_required":
+            self.forms.append(fields)
+        elif name == "workflow_paused":
+            self.pause = fields
+
+    def _paused_workflow_data(self) -> dict[str, Any]:
+        """``WorkflowAppPausedBlockingResponse.Data`` from the ``workflow_paused`` event."""
+        pause = self.pause or {}
+        run_id = pause.get("workflow_run_id") or self.envelope.get("workflow_run_id")
+        data: dict[str, Any] = {
+            "id": run_id,
+            "workflow_id": self.workflow_id,
+            "status": pause.get("status") or "paused",
+            "outputs": pause.get("outputs") or {},
+            "error": None,
+            "elapsed_time": pause.get("elapsed_time"),
+            "total_tokens": pause.get("total_tokens"),
+            "total_steps": pause.get("total_steps"),
+            "created_at": pause.get("created_at"),
+            "finished_at": None,
+        }
+        data.update({key: pause.get(key) or [] for key in PAUSED_DATA_KEYS})
+        return data
 
     def result(self) -> dict[str, Any]:
         if self.kind is AppKind.WORKFLOW:
-            data = self.workflow or {}
+            if self.pause is not None:
+                data = self._paused_workflow_data()
+            else:
+                finished = self.workflow or {}
+                data = {key: finished.get(key) for key in WORKFLOW_DATA_KEYS}
             return {
                 "task_id": self.task_id,
                 "workflow_run_id": self.envelope.get("workflow_run_id"),
-                "data": {key: data.get(key) for key in WORKFLOW_DATA_KEYS},
+                "data": data,
             }
         message_id = self.envelope.get("message_id")
         body: dict[str, Any] = {
-            "event": "message",
+            "event": "workflow_paused" if self.pause is not None else "message",
             "task_id": self.task_id,
             "id": message_id,
             "message_id": message_id,
@@ -107,6 +174,12 @@ class Aggregator:
             metadata=self.metadata,
             created_at=self.envelope.get("created_at"),
         )
+        if self.pause is not None:  # AdvancedChatPausedBlockingResponse, as Dify converts it
+            pause = {k: v for k, v in self.pause.items() if k not in ("workflow_run_id", "outputs")}
+            body["workflow_run_id"] = self.pause.get("workflow_run_id") or self.envelope.get(
+                "workflow_run_id"
+            )
+            body["data"] = pause
         return body
 
 
@@ -115,6 +188,24 @@ def aggregate(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     for event in events:
         aggregator.feed(event)
     return aggregator.result()
+
+
+def is_paused(result: Mapping[str, Any]) -> bool:
+    """Whether a blocking result (Dify's or ours) is a run paused for human input."""
+    if result.get("event") == "workflow_paused":
+        return True
+    data = result.get("data")
+    return "answer" not in result and isinstance(data, Mapping) and data.get("status") == "paused"
+
+
+def run_status(result: Mapping[str, Any]) -> str:
+    """``paused``, a workflow's own status, or ``succeeded`` for a finished message."""
+    if is_paused(result):
+        return "paused"
+    data = result.get("data")
+    if "answer" not in result and isinstance(data, Mapping):
+        return str(data.get("status") or "succeeded")
+    return "succeeded"
 
 
 def outputs_text(outputs: Mapping[str, Any] | None) -> str:
@@ -132,8 +223,12 @@ def outputs_text(outputs: Mapping[str, Any] | None) -> str:
 def answer_text(result: Mapping[str, Any]) -> str:
     """The text of a blocking result: the answer, or the workflow's outputs as text.
 
-    A workflow that did not succeed raises, with its error.
+    A paused run says it waits for input (after any partial answer). A workflow that did
+    not succeed raises, with its error.
     """
+    if is_paused(result):
+        partial = str(result.get("answer") or "").strip()
+        return f"{partial}\n\n{PAUSED_TEXT}" if partial else PAUSED_TEXT
     if "workflow_run_id" in result and "answer" not in result:
         data = result.get("data") or {}
         if data.get("status") not in ("succeeded", "partial-succeeded"):

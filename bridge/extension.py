@@ -23,7 +23,7 @@ from typing import Any
 
 from werkzeug import Response
 
-from bridge.aggregate import answer_text, run_blocking
+from bridge.aggregate import PAUSED_TEXT, answer_text, is_paused, run_blocking
 from bridge.body import json_object
 from bridge.call import Call
 from bridge.errors import BridgeError, invalid_param
@@ -94,11 +94,14 @@ def _run_once(call: Call, point: str, params: dict[str, Any], run: RunRequest) -
         ).encode()
     ).hexdigest()
     try:
-        return FLIGHTS.run(
+        result = FLIGHTS.run(
             digest, lambda: run_blocking(call.gateway.events(run), timeout=APP_DEADLINE)
         )
     except BridgeError as error:
         raise _no_retry(error) from None
+    if is_paused(result):  # nothing to hand back to Dify until someone fills the form
+        raise BridgeError(424, "app_paused", PAUSED_TEXT)
+    return result
 
 
 def _app_inputs(call: Call, inputs: object, extra: Mapping[str, str]) -> dict[str, Any]:

@@ -11,6 +11,10 @@
 - :class:`ModeMemory` learns each app's mode from the first event of its runs: Dify tells a
   plugin nothing about an app's mode before it runs (SPEC §4).
 - :meth:`AppGateway.parameters` is ``fetch_app`` cached briefly per app.
+- Dify 1.15.x refuses every app run from a plugin endpoint with ``user not found``
+  (daemon-notes §E); that becomes a 502 ``dify_user_not_found`` naming the cause and the fix.
+- Events are passed on whatever their name: Dify adds events (``reasoning_chunk``,
+  ``workflow_paused``, ``human_input_*`` in 1.15), and an unknown one must never break a run.
 """
 
 from __future__ import annotations
@@ -61,6 +65,17 @@ class Reason(Enum):
     TIMEOUT = "timeout"
     UNREACHABLE = "unreachable"
     PERMISSION = "permission"
+    DIFY_USER_NOT_FOUND = "dify_user_not_found"  # Dify 1.15's end-user lookup (daemon-notes §E)
+
+
+USER_NOT_FOUND_MESSAGE = (
+    "Dify refused to run the app: 'user not found'. This is a known problem of Dify 1.15.x "
+    "(since langgenius/dify#37421): app runs requested by plugin endpoints look up an end "
+    "user per app, but Dify creates the endpoint's default user without one, so every app "
+    "run from a plugin endpoint fails. Fix: upgrade Dify to a release whose plugin app "
+    "invocation creates the end user when it is missing (or stay on 1.14.x). No App Bridge "
+    "setting can work around it."
+)
 
 
 class AppFailure(BridgeError):
@@ -121,6 +136,12 @@ _KNOWN_MESSAGES: dict[str, tuple[Reason, int, str, str]] = {
         400,
         "app_unavailable",
         "This app type cannot be run by plugins.",
+    ),
+    "user not found": (
+        Reason.DIFY_USER_NOT_FOUND,
+        502,
+        "dify_user_not_found",
+        USER_NOT_FOUND_MESSAGE,
     ),
 }
 

@@ -22,6 +22,7 @@ import pydantic_core
 from werkzeug import Response
 
 from bridge.errors import invalid_param, payload_too_large
+from bridge.responses import daemon_safe
 
 MAX_LINE = 5 * 1024 * 1024  # the daemon's PLUGIN_RUNTIME_MAX_BUFFER_SIZE, newline included
 MAX_CHUNK = 256 * 1024  # raw bytes per yielded chunk: a line of ~512 KiB once hex-encoded
@@ -110,19 +111,20 @@ def bounded(response: Response) -> Response:
 
     The SDK streams only when ``response.response`` is a generator and sends any other body
     as one line, so a large one becomes a generator here (werkzeug's ``Content-Length``
-    stays: the body is the same).
+    stays: the body is the same). Streamed bodies end through
+    :func:`bridge.responses.daemon_safe`, so the daemon relays all their chunks.
     """
     body = response.response
     if isinstance(body, Generator):
-        response.response = split(body)
+        response.response = daemon_safe(split(body))
     elif isinstance(body, bytes | bytearray | str):
         if _size(body) > STREAM_THRESHOLD:
-            response.response = split([body])
+            response.response = daemon_safe(split([body]))
     elif isinstance(body, list | tuple):
         if sum(_size(chunk) for chunk in body) > STREAM_THRESHOLD:
-            response.response = split(body)
+            response.response = daemon_safe(split(body))
     elif isinstance(body, Iterable):  # any other iterable: its size is unknown until read
-        response.response = split(body)
+        response.response = daemon_safe(split(body))
     return response
 
 

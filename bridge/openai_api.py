@@ -12,7 +12,13 @@
 - streaming sends ``chat.completion.chunk`` frames — role delta first, one content delta per
   app event, a final ``finish_reason`` chunk, optional usage, ``data: [DONE]`` — with
   ``: keepalive`` comments during silences; a failure mid-stream is a final ``{"error": …}``
-  chunk.
+  chunk;
+- the model's reasoning (Dify 1.15's ``reasoning_chunk`` events, or
+  ``message_end.metadata.reasoning``) goes to ``delta.reasoning_content`` /
+  ``message.reasoning_content`` — the field DeepSeek-style clients (LiteLLM, LangChain's
+  DeepSeek adapter, the AI SDK) read — and never into ``content``;
+- a run paused by a Human Input node ends with its partial answer and a note that it waits
+  for input (finish reason ``stop``); unknown events are skipped.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any
 
 from werkzeug import Response
 
-from bridge.aggregate import Aggregator, error_from_event, outputs_text
+from bridge.aggregate import PAUSED_TEXT, Aggregator, error_from_event, outputs_text
 from bridge.body import json_object
 from bridge.call import Call
 from bridge.errors import (
@@ -291,7 +297,16 @@ class _Completion:
         for event in self.events():
             aggregator.feed(event)
         result = aggregator.result()
-        if aggregator.kind is AppKind.WORKFLOW:
+        if aggregator.paused:
+            partial = (result.get("answer") or "").strip() if "answer" in result else ""
+            answer = f"{partial}\n\n{PAUSED_TEXT}" if partial else PAUSED_TEXT
+            usage = (
+                chat_usage(result.get("metadata"))
+                if "answer" in result
+                else workflow_usage(result["data"])
+            )
+            completion_id = result.get("message_id") or result["workflow_run_id"]
+        elif aggregator.kind is AppKind.WORKFLOW:
             data = result["data"]
             if data.get("status") not in ("succeeded", "partial-succeeded"):
                 raise BridgeError(
@@ -306,6 +321,9 @@ class _Completion:
         if digested is not None:
             digested.feed(answer)
         self._finish(digested)
+        message: dict[str, Any] = {"role": "assistant", "content": answer, "refusal": None}
+        if aggregator.reasoning_text:
+            message["reasoning_content"] = aggregator.reasoning_text
         body = {
             "id": f"chatcmpl-{completion_id}",
             "object": "chat.completion",
@@ -314,7 +332,7 @@ class _Completion:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": answer, "refusal": None},
+                    "message": message,
                     "logprobs": None,
                     "finish_reason": "content_filter" if aggregator.replaced else "stop",
                 }
@@ -347,49 +365,79 @@ class _Completion:
     def _chunks(self) -> Iterator[bytes]:
         """One frame per app event that carries text; nothing for progress-only events."""
         chunk_id, created = "", self.started
-        answered = False  # the text itself is never kept: a stream may be any size
-        answer: AnswerDigest | None = None
-        kind: AppKind | None = None
-        usage: dict[str, int] | None = None
-        finish = "stop"
+        state = _StreamState()
         for event in self.events():
-            if kind is None:
-                kind = kind_of_event(event)
-                answer = self._answer_digest(kind)
+            if state.kind is None:
+                state.kind = kind_of_event(event)
+                state.digest = self._answer_digest(state.kind)
                 chunk_id = f"chatcmpl-{event.get('message_id') or event.get('workflow_run_id')}"
                 created = int(event.get("created_at") or self.started)
                 yield self._chunk(chunk_id, created, {"role": "assistant", "content": ""})
-            name = event.get("event")
-            text = ""
-            if name in ("message", "agent_message"):
-                text = str(event.get("answer") or "")
-            elif name == "text_chunk":
-                text = str((event.get("data") or {}).get("text") or "")
-            elif name == "message_replace":  # output moderation replaced the answer in Dify:
-                finish = "content_filter"  # the text already sent cannot be withdrawn; append
-                replacement = str(event.get("answer") or "")
-                text = f"\n\n{replacement}" if answered else replacement
-            elif name == "message_end":
-                usage = chat_usage(event.get("metadata"))
-            elif name == "workflow_finished" and kind is AppKind.WORKFLOW:
-                data = event.get("data") or {}
-                usage = workflow_usage(data)
-                if not answered:  # a workflow that streamed no text: its outputs are the answer
-                    text = outputs_text(data.get("outputs"))
+            thought, text = state.feed(event)
+            if thought:
+                yield self._chunk(chunk_id, created, {"reasoning_content": thought})
             if text:
-                answered = True
-                if answer is not None:
-                    answer.feed(text)
                 yield self._chunk(chunk_id, created, {"content": text})
-        yield self._chunk(chunk_id, created, {}, finish)
+        yield self._chunk(chunk_id, created, {}, state.finish)
         if self.chat.include_usage:
             yield data_frame({
                 "id": chunk_id, "object": "chat.completion.chunk", "created": created,
                 "model": self.model, "system_fingerprint": None, "choices": [],
-                "usage": usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+                "usage": state.usage
+                or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
             })  # fmt: skip
-        self._finish(answer)
+        self._finish(state.digest)
         yield DONE
+
+
+@dataclass
+class _StreamState:
+    """What a chat-completions stream has seen so far; :meth:`feed` maps one app event."""
+
+    kind: AppKind | None = None
+    answered: bool = False  # the text itself is never kept: a stream may be any size
+    digest: AnswerDigest | None = None  # where a chat app's answer is digested as it goes
+    usage: dict[str, int] | None = None
+    finish: str = "stop"
+    reasoned: bool = False
+
+    def feed(self, event: Mapping[str, Any]) -> tuple[str, str]:
+        """``(reasoning delta, content delta)`` for one event; unknown events give nothing."""
+        name = event.get("event")
+        raw = event.get("data")
+        data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        thought, text = "", ""
+        if name == "reasoning_chunk":
+            thought = str(data.get("reasoning") or "")
+            self.reasoned = self.reasoned or bool(thought)
+        elif name in ("message", "agent_message"):
+            text = str(event.get("answer") or "")
+        elif name == "text_chunk":
+            text = str(data.get("text") or "")
+        elif name == "message_replace":  # output moderation replaced the answer in Dify:
+            self.finish = "content_filter"  # the text already sent cannot be withdrawn; append
+            replacement = str(event.get("answer") or "")
+            text = f"\n\n{replacement}" if self.answered else replacement
+        elif name == "message_end":
+            meta = event.get("metadata")
+            metadata: dict[str, Any] = meta if isinstance(meta, dict) else {}
+            self.usage = chat_usage(metadata)
+            reasoning = metadata.get("reasoning")
+            if isinstance(reasoning, str) and not self.reasoned:  # not streamed: send it now
+                thought = reasoning
+        elif name == "workflow_paused":  # a Human Input node stopped the run: say so
+            if self.kind is AppKind.WORKFLOW:
+                self.usage = workflow_usage(data)
+            text = f"\n\n{PAUSED_TEXT}" if self.answered else PAUSED_TEXT
+        elif name == "workflow_finished" and self.kind is AppKind.WORKFLOW:
+            self.usage = workflow_usage(data)
+            if not self.answered:  # a workflow that streamed no text: its outputs are the answer
+                text = outputs_text(data.get("outputs"))
+        if text:
+            self.answered = True
+            if self.digest is not None:
+                self.digest.feed(text)
+        return thought, text
 
 
 def _guarded_frames(frames: Iterator[bytes]) -> Iterator[bytes]:

@@ -3,16 +3,43 @@
 Bodies are built whole here; :func:`bridge.lines.bounded` (applied by the adapter to every
 response) streams large ones and splits large chunks, so no stdout line nears the daemon's
 5 MiB limit (protocol.md §4.5).
+
+Every body of more than one chunk ends through :func:`daemon_safe` (also applied by
+:func:`bridge.lines.bounded`): the real daemon
+(``internal/core/io_tunnel/endpoint_service.go`` ``InvokeEndpoint``, seen at bdb5642)
+starts copying chunks 2..n on a goroutine after the first one, then closes the response
+if the plugin's stream is already closed — dropping every chunk not yet copied. A body
+whose last chunk and ``end`` reach the daemon together with the first (a fast SSE stream)
+arrived cut after its first chunk (docs/real-daemon.md). Holding the end back until
+``END_GRACE`` after the first chunk closes that window.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator
 
 from werkzeug import Response
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+END_GRACE = 0.05  # seconds between a multi-chunk body's first chunk and its end
+
+
+def daemon_safe(chunks: Iterable[bytes], grace: float = END_GRACE) -> Iterator[bytes]:
+    """``chunks`` unchanged; a body of several chunks ends no sooner than ``grace`` after
+    its first, so the daemon has handed the first chunk on before it sees the end."""
+    first_at: float | None = None
+    count = 0
+    for chunk in chunks:
+        if first_at is None:
+            first_at = time.monotonic()
+        count += 1
+        yield chunk
+    if first_at is not None and count > 1:
+        remaining = grace - (time.monotonic() - first_at)
+        if remaining > 0:
+            time.sleep(remaining)
 
 
 def dumps(obj: object) -> str:
@@ -54,6 +81,6 @@ def stream_response(
     """
 
     def generate() -> Iterator[bytes]:
-        yield from chunks
+        yield from chunks  # bridge.lines.bounded splits them and guards their end
 
     return Response(generate(), status=status, content_type=content_type, headers=SSE_HEADERS)

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 from werkzeug import Response
 
 from bridge import verifiers
-from bridge.aggregate import Aggregator, answer_text
+from bridge.aggregate import PAUSED_TEXT, Aggregator, answer_text, is_paused
 from bridge.auth import keys_match
 from bridge.body import BODY_LIMIT, NotJson, check_text, decode_text, parse_json, raw_body
 from bridge.call import Call
@@ -402,6 +402,16 @@ def _fallback_query(body: Any) -> str:
 
 
 def _render(mode: str, result: Mapping[str, Any], kind: AppKind) -> StoredResponse:
+    """The answer per ``webhook_response``; a run paused for human input says so.
+
+    ``dify`` gives Dify's paused blocking shape; ``text`` the partial answer and a short note
+    that the run waits for input; ``outputs`` ``{"status": "paused", "message": …}``.
+    """
+    if is_paused(result) and mode != "dify":
+        if mode == "text":
+            return StoredResponse(200, "text/plain; charset=utf-8", answer_text(result).encode())
+        paused = {"status": "paused", "message": PAUSED_TEXT}
+        return StoredResponse(200, "application/json", dumps(paused).encode())
     if mode != "dify" and kind is AppKind.WORKFLOW:
         answer_text(result)  # raises for a workflow that did not succeed
     if mode == "text":

@@ -9,7 +9,9 @@ calls in flight at once), answers ``invoke`` messages from an emulated
 messages as the daemon relays them to the HTTP caller (§4.5): status and headers from the
 first message, one body chunk per ``result``, an ``error`` message's JSON text written
 into the body. Like the daemon's ``bufio.Scanner``, it kills the plugin when a stdout line
-and its newline do not fit in 5 MiB (``PLUGIN_RUNTIME_MAX_BUFFER_SIZE``).
+and its newline do not fit in 5 MiB (``PLUGIN_RUNTIME_MAX_BUFFER_SIZE``), and like the real
+daemon (``InvokeEndpoint`` at bdb5642, docs/real-daemon.md) it drops every chunk after the
+first when the plugin's ``end`` had already arrived by the time the first chunk was handed on.
 """
 
 from __future__ import annotations
@@ -22,11 +24,16 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
 
 from devkit.responses import EndpointResponse, collect
-from devkit.wire import backwards_response_message, encode_line, endpoint_request_message
+from devkit.wire import (
+    backwards_response_message,
+    daemon_error_body,
+    encode_line,
+    endpoint_request_message,
+)
 from devkit.workspace import Workspace
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -245,7 +252,7 @@ class PluginProcess:
         self._write(request)
         deadline = time.monotonic() + self.execution_timeout
         messages = self._session_messages(request, inbox, deadline)
-        return self._relay(messages)
+        return self._relay(messages, ended=lambda: _end_queued(inbox))
 
     def request(
         self, raw_request: bytes, settings: Mapping[str, object], **kwargs: str
@@ -254,7 +261,7 @@ class PluginProcess:
 
     def _session_messages(
         self, request: dict, inbox: queue.Queue, deadline: float
-    ) -> Iterator[dict]:
+    ) -> Generator[dict, None, None]:
         """The session's ``stream``/``error`` payloads; answers ``invoke`` on the side."""
         session_id = request["session_id"]
         try:
@@ -296,8 +303,14 @@ class PluginProcess:
                 return
 
     @staticmethod
-    def _relay(messages: Iterator[dict]) -> StreamedReply:
-        """Status/headers from the messages before the first ``result`` (daemon rules)."""
+    def _relay(
+        messages: Generator[dict, None, None], ended: Callable[[], bool] = lambda: False
+    ) -> StreamedReply:
+        """Status/headers from the messages before the first ``result`` (daemon rules).
+
+        ``ended`` tells whether the plugin's ``end`` is already queued once the first chunk
+        is taken: the real daemon then closes the body after that chunk.
+        """
         status, headers = 200, {}
         first_chunk: bytes | None = None
         for message in messages:
@@ -312,6 +325,9 @@ class PluginProcess:
                 break
         else:
             return StreamedReply(status, headers, iter(()))
+        if ended():  # endpoint_service.go: `if resp.IsClosed() { response.Close() }`
+            messages.close()
+            return StreamedReply(status, headers, iter([first_chunk] if first_chunk else []))
 
         def chunks() -> Iterator[bytes]:
             if first_chunk:
@@ -328,8 +344,17 @@ class PluginProcess:
         return StreamedReply(status, headers, chunks())
 
 
+def _end_queued(inbox: queue.Queue) -> bool:
+    """Whether the session's ``end`` (or ``error``) already waits in ``inbox``."""
+    pending = list(inbox.queue)  # a snapshot; the reader thread only appends
+    return any(
+        isinstance(m, dict) and (m.get("data") or {}).get("type") in ("end", "error")
+        for m in pending
+    )
+
+
 def _daemon_error_body(message: dict) -> bytes:
     """What the daemon writes into the HTTP body for a session error or a timeout."""
     if message["type"] == "timeout":
-        return json.dumps({"code": -500, "message": "killed by timeout", "data": None}).encode()
+        return daemon_error_body(-500, "killed by timeout")
     return json.dumps(message.get("data") or {}).encode()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import json
 import signal
 import sys
 import threading
@@ -27,19 +26,25 @@ from typing import Any
 import yaml
 
 from devkit.daemon import PluginCrashed, PluginProcess
-from devkit.wire import BODY_LIMIT, daemon_request_bytes
+from devkit.wire import BODY_LIMIT, daemon_error_body, daemon_request_bytes
 from devkit.workspace import Workspace
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
 
 
-def daemon_error(status: int, code: int, message: str) -> tuple[int, bytes]:
-    """The daemon's own error body (protocol.md §4.1)."""
-    inner = json.dumps(
-        {"message": message, "error_type": "PluginDaemonNotFoundError", "args": None}
-    )
-    return status, json.dumps({"code": code, "message": inner, "data": None}).encode()
+GIN_JSON = "application/json; charset=utf-8"  # gin's ctx.JSON content type
+ROUTE_NOT_FOUND = b'{"code":"not_found","message":"route not found"}'  # gin NoRoute
+
+
+def daemon_error(status: int, code: int, message: str) -> tuple[int, bytes, str]:
+    """The daemon's own error response (protocol.md §4.1), as the real daemon writes it.
+
+    Seen on the real daemon (bdb5642): an unknown hook is ``-400``
+    ``PluginDaemonBadRequestError``; a plugin that is not running ``-404``
+    ``PluginNotFoundError``.
+    """
+    return status, daemon_error_body(code, message), GIN_JSON
 
 
 class Bridge:
@@ -92,11 +97,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         parts = self.path.split("/", 3)  # ["", "e", hook_id, rest]
         if len(parts) < 3 or parts[1] != "e" or not parts[2]:
-            status, body = (
-                404,
-                json.dumps({"code": "not_found", "message": "route not found"}).encode(),
-            )
-            self._send(status, body)
+            self._send(404, ROUTE_NOT_FOUND, GIN_JSON)
             return
         hook_id = parts[2].split("?", 1)[0]
         endpoint = self.bridge.endpoints.get(hook_id)
@@ -149,7 +150,7 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_HEAD = _handle
 
     def do_PATCH(self) -> None:  # the daemon registers no PATCH route: gin NoRoute
-        self._send(404, json.dumps({"code": "not_found", "message": "route not found"}).encode())
+        self._send(404, ROUTE_NOT_FOUND, GIN_JSON)
 
 
 class PortInUse(Exception):

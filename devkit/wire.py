@@ -164,3 +164,19 @@ def backwards_response_message(
 
 def encode_line(message: Mapping) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+
+
+DAEMON_ERROR_TYPES = {
+    -400: "PluginDaemonBadRequestError",
+    -404: "PluginNotFoundError",
+    -500: "PluginDaemonInternalServerError",
+}
+
+
+def daemon_error_body(code: int, message: str) -> bytes:
+    """The daemon's own error JSON (``exception.…Error(err).ToResponse()``), compact as Go
+    writes it — e.g. ``killed by timeout`` (-500) or ``endpoint not found`` (-400), as seen
+    on the real daemon (docs/real-daemon.md)."""
+    inner = {"message": message, "error_type": DAEMON_ERROR_TYPES[code], "args": None}
+    body = {"code": code, "message": json.dumps(inner, separators=(",", ":")), "data": None}
+    return json.dumps(body, separators=(",", ":")).encode()

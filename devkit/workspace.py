@@ -8,6 +8,16 @@ It answers the plugin's backwards invocations with exactly what Dify + the daemo
   dict (§1.4);
 - failures are the daemon's error texts (§1.6), e.g. ``invoke app failed: request failed
   with status code: 400 and respond with: {"code": "invalid_param", ...}``;
+- every payload reaches the plugin as the daemon re-encodes it through a Go
+  ``map[string]any`` (daemon-notes §D): keys in alphabetical order, whole floats as ints,
+  integers beyond 2**53 as Go prints float64s (:func:`go_reencode`);
+- Dify 1.15 events (daemon-notes §D): ``reasoning_chunk`` and ``message_end.metadata.reasoning``
+  (``Script.reasoning``), a Human Input pause (``Script.pause``: ``human_input_required`` then
+  ``workflow_paused``, or Dify's paused blocking shapes), ``workflow_started.data.reason``,
+  ``*_truncated`` node fields and no ``parallel_*`` fields; ``Script.extra_events`` injects any
+  further event (``human_input_form_filled``, an invented future event, …);
+- ``Workspace.user_not_found`` makes every app run fail as Dify 1.15.0 fails app invocations
+  from plugin endpoints (daemon-notes §E): ``invalid_param`` ``user not found``;
 - storage follows the daemon: missing keys are errors, keys ≤ 256 chars without ``..``,
   ``//`` or ``\\``, and a byte quota charged on *every* ``set`` (overwrites included) and
   refunded by ``delete`` — the data is written even when the quota check then fails.
@@ -26,6 +36,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +44,11 @@ import yaml
 
 CHAT_MODES = ("chat", "agent-chat", "advanced-chat")
 MODES = (*CHAT_MODES, "completion", "workflow")
+WORKFLOW_MODES = ("advanced-chat", "workflow")
 DEFAULT_QUOTA = 16 * 1024 * 1024
 MISSING_KEY = "load data failed, please check if the key is correct or you have not set it"
+GO_EXACT_INT = 2**53  # float64 holds integers exactly up to here
+GO_PLAIN_FLOAT = 1e21  # Go's encoding/json writes whole float64s below this without exponent
 
 
 class InvocationFailed(Exception):
@@ -47,6 +61,38 @@ def inner_api_error(message: str, *, code: str = "invalid_param", status: int = 
     return (
         f"invoke app failed: request failed with status code: {status} and respond with: {body}\n"
     )
+
+
+USER_NOT_FOUND = inner_api_error("user not found")  # Dify 1.15.0, endpoint-originated runs
+
+
+def go_reencode(value: Any) -> Any:
+    """``value`` after the daemon's hop: ``json.Unmarshal`` into ``any``, ``json.Marshal`` back.
+
+    Objects come out with their keys sorted (Go sorts map keys), every number went through
+    float64 (``2.0`` arrives as ``2``; integers beyond 2**53 as Go prints a float64), and the
+    plugin's ``json.loads`` sees the result.
+    """
+    if isinstance(value, dict):
+        return {str(k): go_reencode(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, list | tuple):
+        return [go_reencode(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) <= GO_EXACT_INT else _go_whole(float(value))
+    if isinstance(value, float) and value.is_integer() and abs(value) < GO_PLAIN_FLOAT:
+        return _go_whole(value)
+    return value
+
+
+def _go_whole(value: float) -> int:
+    """A whole float64 as Go writes it: the shortest round-trip digits, zero-padded.
+
+    ``2**60 + 1`` becomes float64 ``1152921504606846976``, which Go writes as
+    ``1152921504606847000`` (seen on the real daemon).
+    """
+    return int(Decimal(repr(value)))
 
 
 @dataclass
@@ -69,6 +115,9 @@ class Script:
     fail_after: int | None = None  # the stream breaks after this many events ("read app failed")
     usage_tokens: tuple[int, int] = (12, 8)
     replace_with: str | None = None  # output moderation: a message_replace before the end
+    reasoning: str | None = None  # model reasoning: reasoning_chunk events + metadata.reasoning
+    pause: bool = False  # chatflow/workflow: a Human Input node pauses the run after the LLM
+    extra_events: list[dict[str, Any]] | None = None  # injected after the first event
 
 
 @dataclass
@@ -196,8 +245,9 @@ class Workspace:
         self.storage = storage or Storage()
         self.tenant_id = tenant_id
         self.invocations: list[Invocation] = []
-        self.emitted: list[list[dict[str, Any]]] = []  # per invocation, the dicts sent
+        self.emitted: list[list[dict[str, Any]]] = []  # per invocation, the dicts delivered
         self.fetches: list[str] = []
+        self.user_not_found = False  # emulate Dify 1.15.0's failing end-user lookup
         self._conversations: dict[str, str] = {}  # conversation id -> app id
         self._lock = threading.Lock()
 
@@ -219,7 +269,9 @@ class Workspace:
                 )
             )
         storage = Storage(int(doc.get("storage_quota", DEFAULT_QUOTA)))
-        return cls(apps, storage=storage)
+        workspace = cls(apps, storage=storage)
+        workspace.user_not_found = bool(doc.get("user_not_found", False))
+        return workspace
 
     def add_app(self, app: App) -> App:
         self.apps[app.id] = app
@@ -232,19 +284,20 @@ class Workspace:
     def answer(
         self, invoke_type: str, request: Mapping[str, Any], *, user_id: str = ""
     ) -> Iterator[dict]:
-        """Yield the plugin's ``backwards_response`` payloads (event/message/data), ``end`` last."""
+        """Yield the plugin's ``backwards_response`` payloads (event/message/data), ``end`` last.
+
+        Each ``data`` is what the plugin gets after the daemon's Go re-encoding.
+        """
         try:
             if invoke_type == "app":
                 for chunk in self.run_app(request, user_id=user_id):
                     yield {"event": "response", "message": "stream", "data": chunk}
             elif invoke_type == "fetch_app":
-                yield {"event": "response", "message": "struct", "data": self.fetch_app(request)}
+                data = go_reencode(self.fetch_app(request))
+                yield {"event": "response", "message": "struct", "data": data}
             elif invoke_type == "storage":
-                yield {
-                    "event": "response",
-                    "message": "struct",
-                    "data": self.storage.handle(request),
-                }
+                data = go_reencode(self.storage.handle(request))
+                yield {"event": "response", "message": "struct", "data": data}
             else:
                 raise InvocationFailed(f"unsupported invoke type: {invoke_type}")
         except InvocationFailed as failure:
@@ -261,7 +314,23 @@ class Workspace:
 
     # -- app runs --------------------------------------------------------------------
     def run_app(self, request: Mapping[str, Any], *, user_id: str = "") -> Iterator[dict]:
-        """Validate like Dify, record the invocation, then yield the app's dicts."""
+        """Validate like Dify, record the invocation, then yield the app's dicts.
+
+        The dicts are as the plugin receives them (after :func:`go_reencode`);
+        :meth:`run_app_raw` yields them as Dify sends them.
+        """
+        sent: list[dict[str, Any]] | None = None
+        for chunk in self.run_app_raw(request, user_id=user_id):
+            delivered = go_reencode(chunk)
+            if sent is None:
+                sent = []
+                with self._lock:
+                    self.emitted.append(sent)
+            sent.append(delivered)
+            yield delivered
+
+    def run_app_raw(self, request: Mapping[str, Any], *, user_id: str = "") -> Iterator[dict]:
+        """The app's dicts as Dify's inner API sends them (before the daemon's hop)."""
         if not isinstance(request.get("inputs"), dict):
             raise InvocationFailed(inner_api_error("invalid payload: inputs must be an object"))
         invocation = Invocation(
@@ -280,6 +349,8 @@ class Workspace:
         if app is None:
             raise InvocationFailed(inner_api_error("app not found"))
         script = app.script
+        if self.user_not_found:
+            raise InvocationFailed(USER_NOT_FOUND)
         if script.raise_before is not None:
             raise InvocationFailed(script.raise_before)
         if app.mode in CHAT_MODES and not invocation.query:
@@ -299,17 +370,12 @@ class Workspace:
             with self._lock:
                 self._conversations[conversation_id] = app.id
         run = _Run(app, invocation, conversation_id)
-        sent: list[dict[str, Any]] = []
-        with self._lock:
-            self.emitted.append(sent)
         if invocation.response_mode == "blocking":
-            sent.append(run.blocking())
-            yield sent[-1]
+            yield run.blocking()
             return
         for index, event in enumerate(run.stream()):
             if script.fail_after is not None and index == script.fail_after:
                 raise InvocationFailed("read app failed: request failed: upstream connection reset")
-            sent.append(event)
             yield event
 
     def forget_conversation(self, conversation_id: str) -> None:
@@ -349,6 +415,8 @@ class _Run:
         self.workflow_id = str(uuid.uuid4())
         self.created_at = int(time.time())
         self.answer = self._render(self.script.answer)
+        reasoning = self.script.reasoning
+        self.reasoning = None if reasoning is None else self._render(reasoning)
         self.chunks = (
             [self._render(c) for c in self.script.chunks]
             if self.script.chunks is not None
@@ -393,6 +461,15 @@ class _Run:
 
     # -- event sequences ---------------------------------------------------------------
     def events(self) -> list[dict[str, Any]]:
+        events = self._mode_events()
+        run = {"workflow_run_id": self.workflow_run_id} if self.app.mode in WORKFLOW_MODES else {}
+        extra = [
+            self._event(str(e.get("event") or ""), **run) | e
+            for e in self.script.extra_events or []
+        ]
+        return [*events[:1], *extra, *events[1:]]
+
+    def _mode_events(self) -> list[dict[str, Any]]:
         mode = self.app.mode
         if mode == "workflow":
             return self._workflow_events()
@@ -413,12 +490,18 @@ class _Run:
                 )
             )
         if mode == "advanced-chat":
-            return [
+            head = [
                 self._workflow_started(),
                 *self._node("start", "Start", 1),
                 self._node_started("llm", "LLM", 2),
+                *self._reasoning_chunks(),
                 *messages,
                 self._node_finished("llm", "LLM", 2, {"text": self.answer}),
+            ]
+            if self.script.pause:
+                return [*head, *self._pause_events()]
+            return [
+                *head,
                 *self._node("answer", "Answer", 3, {"answer": self.answer}),
                 self._workflow_finished({"answer": self.answer}),
                 self._message_end(),
@@ -443,17 +526,20 @@ class _Run:
             raise InvocationFailed(
                 inner_api_error(self.script.error_message, code=self.script.error_code)
             )
+        paused = self.script.pause and self.app.mode in ("workflow", "advanced-chat")
         if self.app.mode == "workflow":
             finished = self._workflow_finished(self._outputs())["data"]
             keys = ("id", "workflow_id", "status", "outputs", "error", "elapsed_time",
                     "total_tokens", "total_steps", "created_at", "finished_at")  # fmt: skip
-            return {
-                "task_id": self.task_id,
-                "workflow_run_id": self.workflow_run_id,
-                "data": {k: finished[k] for k in keys},
-            }
+            data = {k: finished[k] for k in keys}
+            if paused:  # WorkflowAppPausedBlockingResponse
+                pause = self._paused_data()
+                data.update(status="paused", outputs={}, error=None, finished_at=None)
+                data.update({k: pause[k] for k in ("elapsed_time", "total_tokens", "total_steps")})
+                data.update(paused_nodes=pause["paused_nodes"], reasons=pause["reasons"])
+            return {"task_id": self.task_id, "workflow_run_id": self.workflow_run_id, "data": data}
         body: dict[str, Any] = {
-            "event": "message",
+            "event": "workflow_paused" if paused else "message",
             "task_id": self.task_id,
             "id": self.message_id,
             "message_id": self.message_id,
@@ -467,6 +553,13 @@ class _Run:
             metadata=self._metadata(),
             created_at=self.created_at,
         )
+        if paused:  # AdvancedChatPausedBlockingResponse, converted
+            body["metadata"] = {}  # no message_end before a pause (inference: verify on Dify)
+            pause = self._paused_data()
+            body["workflow_run_id"] = self.workflow_run_id
+            body["data"] = {
+                k: v for k, v in pause.items() if k not in ("workflow_run_id", "outputs")
+            }
         return body
 
     # -- pieces --------------------------------------------------------------------------
@@ -495,6 +588,7 @@ class _Run:
                 "latency": 0.42,
             },
             "retriever_resources": [],
+            **({"reasoning": self.reasoning} if self.reasoning is not None else {}),
         }
 
     def _message_end(self) -> dict[str, Any]:
@@ -522,6 +616,7 @@ class _Run:
                 "workflow_id": self.workflow_id,
                 "inputs": self.invocation.inputs,
                 "created_at": self.created_at,
+                "reason": "initial",
             },
         )
 
@@ -537,15 +632,11 @@ class _Run:
                 "index": index,
                 "predecessor_node_id": None if index == 1 else f"{1700000000000 + index - 1}",
                 "inputs": None,
+                "inputs_truncated": False,
                 "created_at": self.created_at,
                 "extras": {},
-                "parallel_id": None,
-                "parallel_start_node_id": None,
-                "parent_parallel_id": None,
-                "parent_parallel_start_node_id": None,
                 "iteration_id": None,
                 "loop_id": None,
-                "parallel_run_id": None,
                 "agent_strategy": None,
             },
         )
@@ -554,9 +645,12 @@ class _Run:
         self, node_type: str, title: str, index: int, outputs: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         data = self._node_started(node_type, title, index)["data"]
+        del data["agent_strategy"]
         data.update(
             process_data=None,
+            process_data_truncated=False,
             outputs=outputs or {},
+            outputs_truncated=False,
             status="succeeded",
             error=None,
             elapsed_time=0.01,
@@ -606,15 +700,112 @@ class _Run:
             )
             for c in self.chunks
         ]
-        return [
+        head = [
             self._workflow_started(),
             *self._node("start", "Start", 1),
             self._node_started("llm", "LLM", 2),
+            *self._reasoning_chunks(),
             *text_chunks,
             self._node_finished("llm", "LLM", 2, {"text": self.answer}),
-            *self._node("end", "End", 3, outputs),
-            self._workflow_finished(outputs),
         ]
+        if self.script.pause:
+            return [*head, *self._pause_events()]
+        return [*head, *self._node("end", "End", 3, outputs), self._workflow_finished(outputs)]
+
+    # -- Dify 1.15: reasoning and Human Input pauses ------------------------------------------
+    def _reasoning_chunks(self) -> list[dict[str, Any]]:
+        """``reasoning_chunk`` events (the LLM node's "separated" reasoning), a final one last."""
+        if self.reasoning is None:
+            return []
+        message_id = self.message_id if self.app.mode == "advanced-chat" else None
+        pieces = [*_split_words(self.reasoning), ""]
+        return [
+            self._event(
+                "reasoning_chunk",
+                workflow_run_id=self.workflow_run_id,
+                data={
+                    "message_id": message_id,
+                    "reasoning": piece,
+                    "node_id": "1700000000002",
+                    "is_final": index == len(pieces) - 1,
+                },
+            )
+            for index, piece in enumerate(pieces)
+        ]
+
+    @property
+    def form_id(self) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.workflow_run_id}/form"))
+
+    def _paused_data(self) -> dict[str, Any]:
+        """``WorkflowPauseStreamResponse.Data`` (outputs always {} for SERVICE_API)."""
+        return {
+            "workflow_run_id": self.workflow_run_id,
+            "paused_nodes": [HUMAN_INPUT_NODE],
+            "outputs": {},
+            "reasons": [
+                {
+                    "TYPE": "human_input_required",
+                    "form_id": self.form_id,
+                    "node_id": HUMAN_INPUT_NODE,
+                    "form_token": self.form_token,
+                    "expiration_time": self.created_at + 86400,
+                }
+            ],
+            "status": "paused",
+            "created_at": self.created_at,
+            "elapsed_time": 0.5,
+            "total_tokens": sum(self.script.usage_tokens),
+            "total_steps": 3,
+        }
+
+    @property
+    def form_token(self) -> str:
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"{self.workflow_run_id}/token").hex[:22]
+
+    def _pause_events(self) -> list[dict[str, Any]]:
+        """The Human Input node starts, asks for its form, and the run pauses (stream ends)."""
+        started = self._node_started("human-input", "Approval", 3)
+        started["data"]["node_id"] = HUMAN_INPUT_NODE
+        required = self._event(
+            "human_input_required",
+            workflow_run_id=self.workflow_run_id,
+            data={
+                "form_id": self.form_id,
+                "node_id": HUMAN_INPUT_NODE,
+                "node_title": "Approval",
+                "form_content": "Please review the draft and approve it.",
+                "inputs": [
+                    {"type": "paragraph", "output_variable_name": "comment", "default": None}
+                ],
+                "actions": [
+                    {"id": "approve", "title": "Approve", "button_style": "primary"},
+                    {"id": "reject", "title": "Reject", "button_style": "default"},
+                ],
+                "display_in_ui": True,
+                "form_token": self.form_token,
+                "resolved_default_values": {},
+                "expiration_time": self.created_at + 86400,
+            },
+        )
+        paused = self._event(
+            "workflow_paused", workflow_run_id=self.workflow_run_id, data=self._paused_data()
+        )
+        return [started, required, paused]
+
+
+HUMAN_INPUT_NODE = "1700000000003"
+
+
+def human_input_event(name: str) -> dict[str, Any]:
+    """``human_input_form_filled`` / ``…_timeout`` payloads, for ``Script.extra_events``."""
+    base: dict[str, Any] = {"node_id": HUMAN_INPUT_NODE, "node_title": "Approval"}
+    if name == "human_input_form_filled":
+        data = {**base, "rendered_content": "Approved.", "action_id": "approve",
+                "action_text": "Approve"}  # fmt: skip
+    else:
+        data = {**base, "expiration_time": 1767225600}
+    return {"event": name, "data": data}
 
 
 class _Defaulting(dict):

@@ -40,3 +40,31 @@ def test_error_event_raises_with_its_code_and_status():
     with pytest.raises(BridgeError) as caught:
         aggregate(events)
     assert (caught.value.code, caught.value.status) == ("completion_request_error", 400)
+
+
+@pytest.mark.parametrize("mode", ["advanced-chat", "workflow"])
+@pytest.mark.parametrize("script", [{"pause": True}, {"reasoning": "hmm, let me see"}])
+def test_dify_115_runs_aggregate_to_difys_blocking_object(mode, script):
+    run = make_run(mode, **script)
+    assert aggregate(run.events()) == run.blocking()
+
+
+def test_paused_and_reasoning_are_exposed():
+    from bridge.aggregate import Aggregator, is_paused, run_status
+
+    aggregator = Aggregator()
+    for event in make_run("advanced-chat", pause=True, reasoning="a b").events():
+        aggregator.feed(event)
+    assert aggregator.paused and aggregator.reasoning_text == "a b"
+    assert aggregator.forms and aggregator.forms[0]["form_token"]
+    result = aggregator.result()
+    assert is_paused(result) and run_status(result) == "paused"
+    done = aggregate(make_run("workflow").events())
+    assert not is_paused(done) and run_status(done) == "succeeded"
+
+
+def test_unknown_events_are_ignored():
+    run = make_run("chat")
+    events = run.events()
+    future = {**events[0], "event": "hologram_rendered", "data": {"x": 1}}
+    assert aggregate([events[0], future, *events[1:]]) == run.blocking()

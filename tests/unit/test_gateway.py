@@ -131,3 +131,12 @@ def test_non_json_or_5xx_bodies_never_mean_conversation_not_exists():
         translate_failure(server_error, conversation_id="c-1").reason
         is not Reason.CONVERSATION_NOT_EXISTS
     )
+
+
+def test_user_not_found_names_cause_and_fix():
+    from devkit.workspace import USER_NOT_FOUND
+
+    failure = translate_failure(Exception(USER_NOT_FOUND))
+    assert failure.reason is Reason.DIFY_USER_NOT_FOUND
+    assert (failure.status, failure.code) == (502, "dify_user_not_found")
+    assert "1.15" in failure.message and "upgrade Dify" in failure.message

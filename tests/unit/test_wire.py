@@ -110,3 +110,17 @@ def test_request_message_shape():
     ]  # fmt: skip
     assert list(message["data"]) == ["action", "raw_http_request", "settings", "type", "user_id"]
     assert message["data"]["raw_http_request"] == b"GET / HTTP/1.1\r\n\r\n".hex()
+
+
+def test_daemon_error_bodies_are_byte_exact():
+    """As the real daemon wrote them (docs/real-daemon.md)."""
+    from devkit.wire import daemon_error_body
+
+    assert daemon_error_body(-500, "killed by timeout") == (
+        b'{"code":-500,"message":"{\\"message\\":\\"killed by timeout\\",'
+        b'\\"error_type\\":\\"PluginDaemonInternalServerError\\",\\"args\\":null}","data":null}'
+    )
+    assert daemon_error_body(-400, "endpoint not found") == (
+        b'{"code":-400,"message":"{\\"message\\":\\"endpoint not found\\",'
+        b'\\"error_type\\":\\"PluginDaemonBadRequestError\\",\\"args\\":null}","data":null}'
+    )
