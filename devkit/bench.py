@@ -332,7 +332,8 @@ def route_table(results: list[RouteResult]) -> list[str]:
 
 
 def time_to_first_byte(n: int, first_delay: float = 0.2) -> list[tuple[str, float, float]]:
-    """Streaming TTFB minus the app's first-event delay, bridge vs the bare-SDK probe."""
+    """Streaming TTFB minus the app's first-event delay: the bridge against the probe on the
+    bare SDK and on the SDK with App Bridge's seams."""
     ws = Workspace([App("bench-chat", "chat", "Bench", script=Script(first_delay=first_delay))])
     invoke = _post("/app", {"kind": "chat", "app_id": "bench-chat", "query": "q", "inputs": {},
                             "response_mode": "streaming"})  # fmt: skip
