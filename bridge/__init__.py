@@ -13,7 +13,8 @@ Plumbing
 - ``cpu``          CPU-heavy steps (large bodies, mappings) in native threads, off the event loop
 - ``responses``    JSON, HTML and streamed responses
 - ``lines``        the daemon's 5 MiB line: chunks split, large bodies streamed, 413 invocations
-- ``sdk``          version-checked SDK seams: unparseable requests → 400, one cached TypeAdapter
+- ``sdk``          version-checked SDK seams: unparseable requests → 400, one cached TypeAdapter,
+                   stdin read without the threadpool, one write per message
 - ``sse``          Server-Sent Events framing and keep-alives
 - ``cors``         CORS headers and preflights
 - ``routes``       the catalogue of routes; ``fallback`` answers what no route claims

@@ -5,9 +5,12 @@ has every route at process level (the plugin subprocess over stdio behind the da
 emulator): the daemon round trips of one request (app runs, ``fetch_app``, storage calls —
 counted on the emulated workspace), p50 and p95 wall time, the ratio of its p50 to the *null
 plugin*'s (``devkit/probe_plugin`` on the same SDK: ``GET /null``, or one app invoke of the
-same kind), and the plugin process's CPU per request. Each route's requests alternate with
-its baseline's, so both see the same machine load. Then: keyword moderation, per-chunk
-translation (in-process) and streaming time to first byte.
+same kind), and the plugin process's CPU per request. There are two null plugins: the probe on
+the bare SDK, and the same probe with App Bridge's SDK seams installed (``bridge.sdk``:
+``APP_BRIDGE_PROBE_SEAMS=1``), so each route has a ratio to each — the second compares like
+with like. Each route's requests alternate with both baselines', so all see the same machine
+load. Then: keyword moderation, per-chunk translation (in-process) and streaming time to
+first byte.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import dataclasses
 import json
 import statistics
 import time
@@ -85,15 +89,18 @@ class RouteResult:
     app: float  # backwards invocations per request, by kind
     fetch: float
     storage: dict[str, float]  # storage operations per request, by operation
-    base_p50_ms: float = 0.0  # the baseline's p50, measured interleaved with this route
+    # the baselines' p50s, measured interleaved with this route: the null plugin on the bare
+    # SDK, and the null plugin with App Bridge's SDK seams
+    base_p50_ms: tuple[float, ...] = ()
 
     def row(self) -> str:
-        ratio = f"{self.p50_ms / self.base_p50_ms:.2f}×" if self.base_p50_ms else "—"
+        ratios = [f"{self.p50_ms / base:.2f}×" if base else "—" for base in self.base_p50_ms]
+        ratios += ["—"] * (2 - len(ratios))
         ops = " + ".join(f"{count:.2g} {op}" for op, count in self.storage.items()) or "0"
         trips = f"{self.app:g} app, {self.fetch:g} fetch, storage {ops}"
         return (
-            f"| {self.name} | {trips} | {self.p50_ms:.3f} | {self.p95_ms:.3f} | {ratio} "
-            f"| {self.baseline} | {self.cpu_us:.0f} |"
+            f"| {self.name} | {trips} | {self.p50_ms:.3f} | {self.p95_ms:.3f} | {ratios[0]} "
+            f"| {ratios[1]} | {self.baseline} | {self.cpu_us:.0f} |"
         )
 
 
@@ -123,30 +130,34 @@ class Route:
 
 
 def measure_route(
-    proc: PluginProcess, route: Route, n: int, baseline: tuple[PluginProcess, Route] | None = None
+    proc: PluginProcess,
+    route: Route,
+    n: int,
+    baselines: tuple[tuple[PluginProcess, Route], ...] = (),
 ) -> RouteResult:
-    """Time ``route``; with a ``baseline``, its requests alternate with the route's, so the
-    ratio compares the two under the same machine load."""
+    """Time ``route``; its requests alternate with each baseline's, so the ratios compare
+    them under the same machine load."""
     settings = {} if route.probe else (route.settings or SETTINGS)
     warm = max(5, n // 10)
     if route.prepare is not None:
         route.prepare(proc, warm + n)
     for i in range(warm):
         proc.request(route.make(i), settings)
-        if baseline is not None:
-            baseline[0].request(baseline[1].make(i), {})
+        for base_proc, base_route in baselines:
+            base_proc.request(base_route.make(i), {})
     ws = proc.workspace
     pid = proc._proc.pid if proc._proc else 0
     apps, fetches = len(ws.invocations), len(ws.fetches)
     cpu = 0.0
-    samples, base_samples = [], []
+    samples: list[float] = []
+    base_samples: list[list[float]] = [[] for _ in baselines]
     ops_at = len(ws.storage.ops)
     for i in range(warm, warm + n):
-        if baseline is not None:
-            base_raw = baseline[1].make(i)
+        for (base_proc, base_route), timed in zip(baselines, base_samples, strict=True):
+            base_raw = base_route.make(i)
             start = time.perf_counter()
-            baseline[0].request(base_raw, {})
-            base_samples.append((time.perf_counter() - start) * 1000)
+            base_proc.request(base_raw, {})
+            timed.append((time.perf_counter() - start) * 1000)
         raw = route.make(i)
         cpu_before = _cpu_seconds(pid)
         start = time.perf_counter()
@@ -159,7 +170,7 @@ def measure_route(
     return RouteResult(
         route.name, route.baseline, statistics.median(samples), _percentile(samples, 0.95),
         cpu / n * 1e6, (len(ws.invocations) - apps) / n, (len(ws.fetches) - fetches) / n,
-        ops, statistics.median(base_samples) if base_samples else 0.0,
+        ops, tuple(statistics.median(timed) for timed in base_samples),
     )  # fmt: skip
 
 
@@ -279,12 +290,16 @@ def busy_endpoint(workspace: Workspace, endpoint_id: str = "endpoint-process") -
             records.store(kind, f"b{index:05d}", {"r": []})
 
 
+SEAMED_PROBE_ENV = {"APP_BRIDGE_PROBE_SEAMS": "1"}  # devkit/probe_plugin/main.py reads it
+
+
 def run_routes(n: int, only: str = "") -> list[RouteResult]:
-    """Every route (or those whose name contains ``only``) and the null plugin's baselines,
-    both plugin processes alive at once; each route alternates with its baseline."""
+    """Every route (or those whose name contains ``only``) and the null plugins' baselines,
+    all three plugin processes alive at once; each route alternates with both baselines."""
     results: list[RouteResult] = []
     with (
         PluginProcess(bench_workspace(), PROBE_ROOT) as null_proc,
+        PluginProcess(bench_workspace(), PROBE_ROOT, env=SEAMED_PROBE_ENV) as seamed_proc,
         PluginProcess(bench_workspace()) as proc,
     ):
         busy_endpoint(proc.workspace)
@@ -293,42 +308,54 @@ def run_routes(n: int, only: str = "") -> list[RouteResult]:
         for route in all_routes:
             if route.probe:
                 results.append(measure_route(null_proc, route, n))
+                seamed = measure_route(seamed_proc, route, n, ((null_proc, route),))
+                seamed = dataclasses.replace(
+                    seamed,
+                    name=route.name.replace("null plugin", "null plugin + seams"),
+                    base_p50_ms=(*seamed.base_p50_ms, 0.0),
+                )
+                results.append(seamed)
             elif only in route.name:
-                pair = (null_proc, baselines[route.baseline])
-                results.append(measure_route(proc, route, n, pair))
+                base = baselines[route.baseline]
+                pairs = ((null_proc, base), (seamed_proc, base))
+                results.append(measure_route(proc, route, n, pairs))
     return results
 
 
 def route_table(results: list[RouteResult]) -> list[str]:
     lines = [
-        "| route | daemon round trips per request | p50 ms | p95 ms | ratio (p50) | "
-        "baseline | plugin CPU µs/request |",
-        "|---|---|---|---|---|---|---|",
+        "| route | daemon round trips per request | p50 ms | p95 ms | ratio (p50), bare SDK | "
+        "ratio (p50), SDK + seams | baseline | plugin CPU µs/request |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     return lines + [result.row() for result in results]
 
 
 def time_to_first_byte(n: int, first_delay: float = 0.2) -> list[tuple[str, float, float]]:
-    """Streaming TTFB minus the app's first-event delay, bridge vs the bare-SDK probe."""
+    """Streaming TTFB minus the app's first-event delay: the bridge against the probe on the
+    bare SDK and on the SDK with App Bridge's seams."""
     ws = Workspace([App("bench-chat", "chat", "Bench", script=Script(first_delay=first_delay))])
+    invoke = _post("/app", {"kind": "chat", "app_id": "bench-chat", "query": "q", "inputs": {},
+                            "response_mode": "streaming"})  # fmt: skip
     cases = [
-        ("bare SDK chat invoke, streamed (probe)", PROBE_ROOT, _post("/app", {
-            "kind": "chat", "app_id": "bench-chat", "query": "q", "inputs": {},
-            "response_mode": "streaming"})),
-        ("chat-messages streaming", None, _post(
+        ("bare SDK chat invoke, streamed (probe)", "probe", invoke),
+        ("SDK + seams chat invoke, streamed (probe)", "seamed", invoke),
+        ("chat-messages streaming", "bridge", _post(
             "/v1/chat-messages", {"query": "q", "response_mode": "streaming"}, "bench-key")),
-        ("chat/completions streaming (OpenAI)", None, _post(
+        ("chat/completions streaming (OpenAI)", "bridge", _post(
             "/v1/chat/completions", {"messages": [{"role": "user", "content": "q"}],
                                      "stream": True}, "bench-key")),
     ]  # fmt: skip
     samples: list[list[float]] = [[] for _ in cases]
     with (
         PluginProcess(ws, PROBE_ROOT) as probe,
+        PluginProcess(ws, PROBE_ROOT, env=SEAMED_PROBE_ENV) as seamed,
         PluginProcess(ws) as bridge,
     ):  # the cases alternate, so each sees the same machine load
+        procs = {"probe": probe, "seamed": seamed, "bridge": bridge}
         for i in range(n + 5):
-            for index, (_name, root, raw) in enumerate(cases):
-                proc = probe if root else bridge
+            for index, (_name, which, raw) in enumerate(cases):
+                proc = procs[which]
                 start = time.perf_counter()
                 reply = proc.send(raw, SETTINGS)
                 next(reply.chunks)
@@ -338,7 +365,7 @@ def time_to_first_byte(n: int, first_delay: float = 0.2) -> list[tuple[str, floa
                 if i >= 5:
                     samples[index].append(elapsed)
     out = []
-    for (name, _root, _raw), timed in zip(cases, samples, strict=True):
+    for (name, _which, _raw), timed in zip(cases, samples, strict=True):
         timed.sort()
         out.append((name, statistics.median(timed), _percentile(timed, 0.9)))
     return out

@@ -67,6 +67,56 @@ class FifoLock:
             self._cond.notify_all()
 
 
+class Workers:
+    """Reused threads for answering backwards invocations, each on its own, at once.
+
+    The daemon answers every invocation in a goroutine of its own (cheap); starting an OS
+    thread per invocation instead costs the emulator more than a storage answer itself, in
+    every process-level measurement. A task goes to an idle worker, or to a new one when all
+    are busy, so answers stay as concurrent as the daemon's; idle workers end after a while.
+    """
+
+    IDLE_SECONDS = 30.0
+
+    def __init__(self) -> None:
+        self._idle: list[queue.SimpleQueue] = []
+        self._lock = threading.Lock()
+
+    def submit(self, task: Callable[..., None], *args: object) -> None:
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            threading.Thread(target=self._work, args=(inbox,), daemon=True).start()
+        inbox.put((task, args))
+
+    def _work(self, inbox: queue.SimpleQueue) -> None:
+        while True:
+            try:
+                item = inbox.get(timeout=self.IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    if inbox in self._idle:  # else a task was handed over just now
+                        self._idle.remove(inbox)
+                        return
+                continue
+            if item is None:
+                return
+            task, args = item
+            try:
+                task(*args)
+            finally:
+                with self._lock:
+                    self._idle.append(inbox)
+
+    def close(self) -> None:
+        """End the idle workers (busy ones end when their task does and they find no more)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for inbox in idle:
+            inbox.put(None)
+
+
 class PluginCrashed(RuntimeError):
     """The plugin process exited or was killed while a request was in flight."""
 
@@ -116,6 +166,7 @@ class PluginProcess:
         self._stdin_lock = FifoLock()
         self._ready = threading.Event()
         self._readers: list[threading.Thread] = []
+        self._workers = Workers()
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> PluginProcess:
@@ -163,6 +214,7 @@ class PluginProcess:
                 proc.wait(timeout=5)
         for reader in self._readers:  # at EOF now; closing a stream mid-read would raise
             reader.join(timeout=5)
+        self._workers.close()
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
@@ -282,9 +334,7 @@ class PluginProcess:
                 data = message.get("data") or {}
                 kind = data.get("type")
                 if kind == "invoke":
-                    threading.Thread(
-                        target=self._answer, args=(request, data.get("data") or {}), daemon=True
-                    ).start()
+                    self._workers.submit(self._answer, request, data.get("data") or {})
                 elif kind in ("stream", "error"):
                     yield {"type": kind, "data": data.get("data") or {}}
                 elif kind == "end":

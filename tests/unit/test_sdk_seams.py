@@ -5,14 +5,24 @@ named in each test, adapt bridge/sdk.py (or drop a seam the SDK no longer needs)
 update ``VERIFIED_SDK``. At run time a changed SDK only loses the seam (its own behaviour).
 """
 
+import contextlib
 import importlib
 import inspect
+import io
+import os
+import posix
+import sys
 from typing import Any
 
+import gevent
 import pytest
 from dify_plugin.core import plugin_executor
+from dify_plugin.core.entities.message import SessionMessage
 from dify_plugin.core.plugin_executor import PluginExecutor
+from dify_plugin.core.server.__base.response_writer import ResponseWriter
+from dify_plugin.core.server.__base.writer_entities import Event
 from dify_plugin.core.server.stdio.request_reader import StdioRequestReader
+from dify_plugin.core.server.stdio.response_writer import StdioResponseWriter
 from pydantic import TypeAdapter, ValidationError
 
 from bridge import sdk
@@ -27,7 +37,12 @@ def test_the_sdk_is_the_version_the_seams_were_verified_on():
 
 
 def test_install_is_idempotent_and_every_seam_is_active():
-    assert sdk.install() == {"unparseable_requests": True, "cached_type_adapter": True}
+    assert sdk.install() == {
+        "unparseable_requests": True,
+        "cached_type_adapter": True,
+        "cooperative_stdin": True,
+        "one_write_per_message": True,
+    }
     wrapped = PluginExecutor.invoke_endpoint
     assert sdk.install()["unparseable_requests"]
     assert PluginExecutor.invoke_endpoint is wrapped  # not wrapped twice
@@ -100,3 +115,105 @@ def test_the_stdio_reader_still_parses_lines_through_the_seam():
 def test_other_sdk_versions_keep_their_own_code():
     assert sdk._install_type_adapter("0.11.0") is False
     assert sdk._install_request_seam("dify_plugin.core.utils.http_parser") is False
+    assert sdk._install_stdin_reader("0.11.0") is False
+    assert sdk._install_one_write("0.11.0") is False
+
+
+# -- stdin without the threadpool ---------------------------------------------------------
+
+
+def test_the_stdio_reader_reads_stdin_through_the_threadpool():
+    """The premise (SDK ``core/server/stdio/request_reader.py``): every read of stdin is a
+    hand-off to gevent's threadpool, and an empty read (end of file) is simply retried."""
+    original = inspect.getsource(StdioRequestReader._read_stream)
+    assert "data = self._read_async()" in original
+    assert "if not data:\n                continue" in original
+    sdk.install()
+    assert StdioRequestReader._read_async is sdk.cooperative_read
+    module = importlib.import_module(sdk.STDIO_READER_MODULE)
+    assert inspect.getsource(module).count(sdk.STDIO_READ_CALL) == 1
+
+
+@pytest.fixture
+def stdin_pipe(monkeypatch):
+    read_fd, write_fd = os.pipe()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.FileIO(read_fd, "rb", closefd=False)))
+    sdk._pipes.pop(read_fd, None)
+    yield read_fd, write_fd
+    sdk._pipes.pop(read_fd, None)
+    for fd in (read_fd, write_fd):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def test_a_pipe_is_read_when_ready_while_other_greenlets_run(stdin_pipe):
+    read_fd, write_fd = stdin_pipe
+    order = []
+
+    def daemon() -> None:  # writes only once the reader waits: a blocking read would hang
+        gevent.sleep(0.01)
+        order.append("written")
+        os.write(write_fd, b'{"a":1}\n')
+
+    writer = gevent.spawn(daemon)
+    with gevent.Timeout(10):
+        data = sdk.cooperative_read(StdioRequestReader())
+        writer.join()
+    assert data == b'{"a":1}\n' and order == ["written"]
+    assert os.get_blocking(read_fd) is False  # only stdin's own pipe end is made non-blocking
+    assert os.get_blocking(write_fd) is True
+    posix.close(write_fd)  # at once (gevent's patched ``os.close`` may defer it)
+    with gevent.Timeout(10):
+        assert sdk.cooperative_read(StdioRequestReader()) == b""  # end of file, as the SDK reads
+
+
+def test_anything_but_a_pipe_of_its_own_is_read_as_the_sdk_reads(monkeypatch, tmp_path):
+    path = tmp_path / "stdin"
+    path.write_bytes(b"line\n")
+    with path.open("rb") as handle:
+        monkeypatch.setattr(sys, "stdin", handle)
+        sdk._pipes.pop(handle.fileno(), None)
+        try:
+            assert sdk.cooperative_read(StdioRequestReader()) == b"line\n"
+            assert sdk._pipes[handle.fileno()] is False
+            assert os.get_blocking(handle.fileno()) is True
+        finally:
+            sdk._pipes.pop(handle.fileno(), None)
+
+
+# -- one write per message -----------------------------------------------------------------
+
+
+def test_the_writer_writes_a_message_and_its_blank_line_separately():
+    """The premise (SDK ``core/server/__base/response_writer.py``): two writes, two flushes."""
+    source = inspect.getsource(ResponseWriter.put)
+    assert ").model_dump_json()" in source and sdk.SEPARATE_WRITES in source
+    sdk.install()
+    assert StdioResponseWriter.put is sdk.one_write_put
+    assert ResponseWriter.put is not sdk.one_write_put  # TCP and serverless writers keep theirs
+
+
+class _Recording(StdioResponseWriter):
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, data: str) -> None:
+        self.writes.append(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"type": "stream", "data": {"status": 200, "result": "6f6b"}},
+        None,
+        SessionMessage(type=SessionMessage.Type.END, data={}),
+    ],
+)
+def test_one_write_sends_the_bytes_the_sdk_sends(data):
+    sdk.install()
+    ours, theirs = _Recording(), _Recording()
+    ours.put(Event.SESSION, "session-1", data)
+    ResponseWriter.put(theirs, Event.SESSION, "session-1", data)
+    assert len(ours.writes) == 1 and len(theirs.writes) == 2
+    assert ours.writes == ["".join(theirs.writes)]
+    assert ours.writes[0].endswith("}\n\n")
