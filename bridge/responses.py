@@ -17,13 +17,27 @@ arrived cut after its first chunk (docs/real-daemon.md). Holding the end back un
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterable, Iterator
 
 from werkzeug import Response
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-END_GRACE = 0.05  # seconds between a multi-chunk body's first chunk and its end
+
+
+def _grace_from_environment(default: float = 0.05) -> float:
+    """``APP_BRIDGE_END_GRACE_MS`` (read once): 0 only where no real daemon relays the body
+    (``./dev bench`` measures the plugin's own cost with it, docs/performance.md)."""
+    raw = os.environ.get("APP_BRIDGE_END_GRACE_MS", "").strip()
+    try:
+        value = float(raw) / 1000 if raw else default
+    except ValueError:
+        return default
+    return value if 0 <= value <= 1 else default
+
+
+END_GRACE = _grace_from_environment()  # seconds between a multi-chunk body's first chunk and end
 
 
 def daemon_safe(chunks: Iterable[bytes], grace: float = END_GRACE) -> Iterator[bytes]:

@@ -291,6 +291,11 @@ def busy_endpoint(workspace: Workspace, endpoint_id: str = "endpoint-process") -
 
 
 SEAMED_PROBE_ENV = {"APP_BRIDGE_PROBE_SEAMS": "1"}  # devkit/probe_plugin/main.py reads it
+# On Dify's daemon a body of several chunks must end >= 50 ms after its first (bridge.responses
+# daemon_safe): a floor for streams that finish faster, nothing for real apps. The bench's
+# scripted apps answer at once, so the floor would be all it measured: it is turned off here,
+# and with it the emulator's model of the daemon's cut (which it exists to avoid).
+NO_GRACE_ENV = {"APP_BRIDGE_END_GRACE_MS": "0"}
 
 
 def run_routes(n: int, only: str = "") -> list[RouteResult]:
@@ -298,9 +303,11 @@ def run_routes(n: int, only: str = "") -> list[RouteResult]:
     all three plugin processes alive at once; each route alternates with both baselines."""
     results: list[RouteResult] = []
     with (
-        PluginProcess(bench_workspace(), PROBE_ROOT) as null_proc,
-        PluginProcess(bench_workspace(), PROBE_ROOT, env=SEAMED_PROBE_ENV) as seamed_proc,
-        PluginProcess(bench_workspace()) as proc,
+        PluginProcess(bench_workspace(), PROBE_ROOT, daemon_cut=False) as null_proc,
+        PluginProcess(
+            bench_workspace(), PROBE_ROOT, env=SEAMED_PROBE_ENV, daemon_cut=False
+        ) as seamed_proc,
+        PluginProcess(bench_workspace(), env=NO_GRACE_ENV, daemon_cut=False) as proc,
     ):
         busy_endpoint(proc.workspace)
         all_routes = routes()
@@ -348,9 +355,9 @@ def time_to_first_byte(n: int, first_delay: float = 0.2) -> list[tuple[str, floa
     ]  # fmt: skip
     samples: list[list[float]] = [[] for _ in cases]
     with (
-        PluginProcess(ws, PROBE_ROOT) as probe,
-        PluginProcess(ws, PROBE_ROOT, env=SEAMED_PROBE_ENV) as seamed,
-        PluginProcess(ws) as bridge,
+        PluginProcess(ws, PROBE_ROOT, daemon_cut=False) as probe,
+        PluginProcess(ws, PROBE_ROOT, env=SEAMED_PROBE_ENV, daemon_cut=False) as seamed,
+        PluginProcess(ws, env=NO_GRACE_ENV, daemon_cut=False) as bridge,
     ):  # the cases alternate, so each sees the same machine load
         procs = {"probe": probe, "seamed": seamed, "bridge": bridge}
         for i in range(n + 5):

@@ -22,6 +22,7 @@ from types import SimpleNamespace
 
 from bridge.openai_api import _Completion
 from bridge.openai_responses import EventWriter, Translation
+from devkit.bench import NO_GRACE_ENV
 from devkit.daemon import PluginProcess
 from devkit.inprocess import InProcessPlugin
 from devkit.wire import daemon_request_bytes
@@ -103,7 +104,7 @@ def time_to_first_byte(n: int, first_delay: float = 0.1) -> list[tuple[str, floa
     """First byte of a stream, minus the app's delay; the continued case follows its chain."""
     ws = Workspace([App("bench-chat", "chat", "Bench", script=Script(first_delay=first_delay))])
     out = []
-    with PluginProcess(ws) as proc:
+    with PluginProcess(ws, env=NO_GRACE_ENV, daemon_cut=False) as proc:
         latest = json.loads(proc.request(_post("/v1/responses", {"input": "q"}), SETTINGS).body)
         chat = {"messages": [{"role": "user", "content": "q"}], "stream": True}
         cases: dict[str, Callable[[], bytes]] = {

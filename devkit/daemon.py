@@ -149,6 +149,7 @@ class PluginProcess:
         env: Mapping[str, str] | None = None,
         execution_timeout: float = EXECUTION_TIMEOUT,
         entrypoint: str = "main",
+        daemon_cut: bool = True,
     ) -> None:
         self.workspace = workspace
         self.root = root
@@ -156,6 +157,9 @@ class PluginProcess:
         self.extra_env = dict(env or {})
         self.execution_timeout = execution_timeout
         self.entrypoint = entrypoint
+        # the real daemon's cut of bodies whose end arrived with their first chunk; only
+        # ./dev bench turns it off (with the plugin's END_GRACE at 0) to time the plugin alone
+        self.daemon_cut = daemon_cut
         self.logs: list[dict] = []
         self.stray_errors: list[dict] = []
         self.stderr_tail: deque[str] = deque(maxlen=200)
@@ -304,7 +308,8 @@ class PluginProcess:
         self._write(request)
         deadline = time.monotonic() + self.execution_timeout
         messages = self._session_messages(request, inbox, deadline)
-        return self._relay(messages, ended=lambda: _end_queued(inbox))
+        ended = (lambda: _end_queued(inbox)) if self.daemon_cut else (lambda: False)
+        return self._relay(messages, ended=ended)
 
     def request(
         self, raw_request: bytes, settings: Mapping[str, object], **kwargs: str
