@@ -40,6 +40,11 @@ same pinned requests, but its proxy and TLS settings are the caller's responsibi
 Errors returned to the app are generic (``connection failed``, ``timed out``, ``could not resolve
 the host``): no errno or exception text, so the tool cannot be used to probe ports.
 
+Reply channels (``bridge.replies``, SPEC §6.1) use the same client: :func:`send_signed_body` signs
+a body of their own shape (the ``callback`` channel), :func:`send_request` makes an unsigned
+platform API call (any method, the caller's headers); an operator-set API base is trusted by
+passing its exact ``host:port`` as ``allowed_hosts``.
+
 Redirects are not followed (a redirect could lead past the allowed hosts). Logs name the host,
 the attempt and the status only: never the secret, the URL path/query or the payload.
 """
@@ -55,7 +60,7 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -525,19 +530,135 @@ def send_signed(
     Also raises WebhookInputError, before anything is sent, when the host resolves to a
     non-public address that the allowed hosts do not name exactly (see the module docstring).
     """
+    target, rules = _destination(url, allowed_hosts)
+    event_type = check_event_type(event_type)
+    data = parse_payload(payload)
+    webhook = Webhook(validate_secret(secret))
+    webhook_id = check_webhook_id(idempotency_key)
+    body = envelope(event_type, data)
+    return _deliver(
+        target,
+        rules,
+        "POST",
+        body.encode("utf-8"),
+        lambda: signed_headers(webhook, webhook_id, body),
+        webhook_id=webhook_id,
+        timeout=timeout,
+        max_attempts=max_attempts,
+        backoff=backoff,
+        client=client,
+        sleep=sleep,
+    )
+
+
+def send_signed_body(
+    url: str,
+    body: str,
+    secret: str,
+    *,
+    webhook_id: str,
+    timeout: float = 10.0,
+    max_attempts: int = 4,
+    backoff: float = 0.5,
+    client: httpx.Client | None = None,
+    allowed_hosts: str | Iterable[str] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> Delivery:
+    """Like :func:`send_signed`, for a JSON ``body`` of the caller's own shape (no envelope).
+
+    Used by the ``callback`` reply channel (SPEC §6.1): same signing, retries and SSRF guard.
+    """
+    target, rules = _destination(url, allowed_hosts)
+    webhook = Webhook(validate_secret(secret))
+    webhook_id = check_webhook_id(webhook_id)
+    return _deliver(
+        target,
+        rules,
+        "POST",
+        body.encode("utf-8"),
+        lambda: signed_headers(webhook, webhook_id, body),
+        webhook_id=webhook_id,
+        timeout=timeout,
+        max_attempts=max_attempts,
+        backoff=backoff,
+        client=client,
+        sleep=sleep,
+    )
+
+
+def send_request(
+    method: str,
+    url: str,
+    content: bytes,
+    headers: Mapping[str, str],
+    *,
+    timeout: float = 10.0,
+    max_attempts: int = 4,
+    backoff: float = 0.5,
+    client: httpx.Client | None = None,
+    allowed_hosts: str | Iterable[str] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> Delivery:
+    """One unsigned request (a platform API call of a reply channel) with the same retries,
+    timeouts and SSRF guard as :func:`send_signed`. ``headers`` are sent as given (plus a
+    ``user-agent`` unless one is given); ``webhook_id`` of the result is empty.
+    """
+    target, rules = _destination(url, allowed_hosts)
+    fixed = {"user-agent": user_agent(), **{k.lower(): v for k, v in headers.items()}}
+    return _deliver(
+        target,
+        rules,
+        method,
+        content,
+        lambda: fixed,
+        webhook_id="",
+        timeout=timeout,
+        max_attempts=max_attempts,
+        backoff=backoff,
+        client=client,
+        sleep=sleep,
+    )
+
+
+def signed_headers(webhook: Webhook, webhook_id: str, body: str) -> dict[str, str]:
+    """Standard Webhooks headers for one attempt (a fresh timestamp and signature)."""
+    now = datetime.now(UTC)
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": webhook.sign(webhook_id, now, body),
+        "content-type": "application/json",
+        "user-agent": user_agent(),
+    }
+
+
+def _destination(
+    url: str, allowed_hosts: str | Iterable[str] | None
+) -> tuple[_Target, tuple[_HostRule, ...]]:
     url = check_url(url, allowed_hosts)
     rules = parse_hosts(allowed_hosts)
     target = _Target.parse(url)
     if rules and not any(rule.matches(target.host, target.port) for rule in rules):
         # httpx reads the host differently from urlsplit (IDNA 2008 vs 2003): be strict
         raise WebhookInputError(f"host {target.host!r} is not in the provider's allowed hosts")
-    event_type = check_event_type(event_type)
-    data = parse_payload(payload)
-    webhook = Webhook(validate_secret(secret))
-    webhook_id = check_webhook_id(idempotency_key)
+    return target, rules
+
+
+def _deliver(
+    target: _Target,
+    rules: tuple[_HostRule, ...],
+    method: str,
+    content: bytes,
+    make_headers: Callable[[], Mapping[str, str]],
+    *,
+    webhook_id: str,
+    timeout: float,
+    max_attempts: int,
+    backoff: float,
+    client: httpx.Client | None,
+    sleep: Callable[[float], None] | None,
+) -> Delivery:
     attempts_allowed = max(1, min(int(max_attempts), MAX_ATTEMPTS))
-    body = envelope(event_type, data)
-    content = body.encode("utf-8")
     wait = sleep if sleep is not None else time.sleep
     own_client = client is None
     http = client or httpx.Client(
@@ -561,16 +682,11 @@ def send_signed(
             except OSError:
                 attempt = _Attempt(error="could not resolve the host", retry=True)
             else:
-                now = datetime.now(UTC)
-                headers = {
-                    "webhook-id": webhook_id,
-                    "webhook-timestamp": str(int(now.timestamp())),
-                    "webhook-signature": webhook.sign(webhook_id, now, body),
-                    "content-type": "application/json",
-                    "user-agent": user_agent(),
-                }
+                headers = dict(make_headers())
                 for index, address in enumerate(addresses):
-                    attempt = _post(http, target, address, content, headers, timeout=timeout)
+                    attempt = _post(
+                        http, target, address, content, headers, timeout=timeout, method=method
+                    )
                     if not attempt.refused or index == len(addresses) - 1:
                         break
             made = count
@@ -622,6 +738,7 @@ def _post(
     headers: dict[str, str],
     *,
     timeout: float,
+    method: str = "POST",
 ) -> _Attempt:
     """One attempt at one address; never raises for transport problems.
 
@@ -630,7 +747,7 @@ def _post(
     url, host_header, extensions = target.pinned(address)
     try:
         with http.stream(
-            "POST",
+            method,
             url,
             content=content,
             headers={**headers, **host_header},
