@@ -26,7 +26,8 @@ Protocols
 - ``extension``    Dify API-based Extension (+ ``moderation``, ``singleflight``)
 - ``webhook``      webhook receiver (+ ``verifiers/`` one module per provider, ``mapping``,
                    ``idempotency``)
-- ``outbound``     signed outbound webhooks for the *Send webhook* tool
+- ``outbound``     signed outbound webhooks for the *Send webhook* tool (and reply calls)
+- ``replies``      reply channels of two-way webhooks, one module per platform (+ presets)
 
 Storage
 - ``records``      expiring JSON records namespaced by endpoint (never overwritten)

@@ -28,6 +28,7 @@ the platform's shape gives ``skip`` a reason, and ``preset``/``target`` None.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -135,3 +136,87 @@ class Channel(Protocol):
 
     def send(self, target: Target, outcome: Outcome, credentials: Credentials) -> None:
         """Deliver the outcome; raise :class:`ReplyFailed` when the platform did not take it."""
+
+
+# --- helpers shared by the channel modules ---------------------------------------------------
+
+OWN_MARKER = (
+    "<!-- app-bridge reply -->"  # ends comments and notes the bridge posts (GitHub, GitLab)
+)
+EMPTY_ANSWER = "(The app returned an empty answer.)"
+PAUSED_MESSAGE = "The app is waiting for input, which cannot be given from here."
+FAILED_MESSAGE = "Sorry, the app could not answer this time."
+MAX_ERROR_CHARS = 200
+_CONTROL = {code: " " for code in range(32) if code != 10} | {127: " "}
+
+
+def body_of(document: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The delivery's JSON object body, or an empty mapping."""
+    body = document.get("body") if isinstance(document, Mapping) else None
+    return body if isinstance(body, Mapping) else {}
+
+
+def header(document: Mapping[str, Any], name: str) -> str:
+    """A request header of the document (keys are lower-case), or ""."""
+    headers = document.get("headers") if isinstance(document, Mapping) else None
+    value = headers.get(name.lower()) if isinstance(headers, Mapping) else None
+    return value.strip() if isinstance(value, str) else ""
+
+
+def dig(data: Any, *path: str | int) -> Any:
+    """``data[p0][p1]…`` through mappings and lists, or None where the path breaks."""
+    for key in path:
+        if isinstance(key, int) and isinstance(data, list) and -len(data) <= key < len(data):
+            data = data[key]
+        elif isinstance(key, str) and isinstance(data, Mapping):
+            data = data.get(key)
+        else:
+            return None
+    return data
+
+
+def text(value: Any) -> str:
+    """``value`` if it is a string, else ""."""
+    return value if isinstance(value, str) else ""
+
+
+def ident(value: Any) -> str:
+    """An id (string or integer, not boolean) as text, else ""."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return ""
+    return str(value).strip()
+
+
+def message(outcome: Outcome) -> str:
+    """What the platform shows: the answer, a short plain failure, or the paused notice."""
+    if outcome.status == FAILED:
+        detail = (outcome.error or "").translate(_CONTROL).strip()
+        if len(detail) > MAX_ERROR_CHARS:
+            detail = detail[: MAX_ERROR_CHARS - 1].rstrip() + "…"
+        return f"{FAILED_MESSAGE} ({detail})" if detail else FAILED_MESSAGE
+    if outcome.status == PAUSED:
+        return PAUSED_MESSAGE
+    return outcome.answer if outcome.answer.strip() else EMPTY_ANSWER
+
+
+def accepted(delivery_id: str) -> Ack:
+    """``202 {"status": "accepted", "id": …}`` (GitHub, GitLab, callback)."""
+    body = json.dumps({"status": "accepted", "id": delivery_id}, separators=(",", ":"))
+    return Ack(202, body.encode(), "application/json")
+
+
+def ignored_json(reason: str) -> Ack:
+    """``200 {"status": "ignored", "reason": …}`` for senders that read the body."""
+    body = json.dumps({"status": "ignored", "reason": reason}, separators=(",", ":"))
+    return Ack(200, body.encode(), "application/json")
+
+
+OK_EMPTY = Ack(200, b"", None)
+
+
+def require_token(credentials: Credentials, what: str) -> str:
+    """The ``reply_token``, stripped; :class:`ReplyFailed` naming the setting when empty."""
+    token = credentials.token.strip()
+    if not token:
+        raise ReplyFailed(f"reply_token is empty: set it to {what}")
+    return token

@@ -1,0 +1,179 @@
+"""Platform API calls of the reply channels, over the Send webhook tool's client.
+
+Every call goes through :func:`bridge.outbound.send_request`: timeouts, bounded retries with
+back-off on connection errors, 429 and 5xx (``Retry-After`` honoured up to 30 s), and the SSRF
+guard. API bases: the platform's public default, replaced by ``APP_BRIDGE_<PLATFORM>_API`` from
+the process environment (read once; trusted: its exact ``host:port`` may be private, so
+loopback fakes work), or by the endpoint's ``reply_url`` where a channel allows it (GitHub
+Enterprise, self-hosted GitLab; never trusted: public addresses only).
+
+Failures become :class:`~bridge.replies.base.ReplyFailed` with a short text: the platform,
+the HTTP status or the transport problem, and the platform's own error code when it gives one
+(``channel_not_found``, ``Bad Request: chat not found``) — never a URL (Telegram's holds the
+token), a header or the payload.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from bridge import outbound
+from bridge.replies.base import ReplyFailed
+
+DEFAULT_BASES = {
+    "slack": "https://slack.com/api",
+    "discord": "https://discord.com/api/v10",
+    "telegram": "https://api.telegram.org",
+    "line": "https://api.line.me",
+    "whatsapp": "https://graph.facebook.com",
+    "github": "https://api.github.com",
+    "gitlab": "https://gitlab.com/api/v4",
+}
+ENVIRONMENT = {name: f"APP_BRIDGE_{name.upper()}_API" for name in DEFAULT_BASES}
+TIMEOUT = 10.0
+MAX_ATTEMPTS = 4
+BACKOFF = 0.5
+_SAFE_CODE = re.compile(r"[^\w .,:;'()/@#+-]")
+
+
+@cache
+def environment_bases() -> Mapping[str, str]:
+    """``APP_BRIDGE_<PLATFORM>_API`` values set in the process environment (read once)."""
+    found = {}
+    for name, variable in ENVIRONMENT.items():
+        value = os.environ.get(variable, "").strip().rstrip("/")
+        if value:
+            found[name] = value
+    return found
+
+
+def host_port(url: str) -> str:
+    """``host:port`` of a URL, as an exact ``allowed_hosts`` entry."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = parts.hostname or ""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class PlatformRefused(ReplyFailed):
+    """The platform answered, but not with success; ``status`` is its HTTP status (None when
+    it never answered) and ``code`` its own error code or description, if any."""
+
+    def __init__(self, message: str, status: int | None, code: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A platform's 2xx answer."""
+
+    status: int
+    text: str
+    data: Any  # parsed JSON, or None
+
+    def field(self, name: str) -> Any:
+        return self.data.get(name) if isinstance(self.data, dict) else None
+
+
+@dataclass(frozen=True)
+class Http:
+    """How a channel calls its platform. Tests inject ``sleep`` and ``bases``."""
+
+    timeout: float = TIMEOUT
+    max_attempts: int = MAX_ATTEMPTS
+    backoff: float = BACKOFF
+    sleep: Callable[[float], None] | None = None
+    clock: Callable[[], float] = time.time
+    bases: Mapping[str, str] | None = field(default=None)  # None: environment_bases()
+
+    def base(self, platform: str, override: str = "") -> str:
+        """The API base for ``platform``: ``override`` (``reply_url``), else the process
+        environment's, else the public default; never with a trailing slash."""
+        if override.strip():
+            return override.strip().rstrip("/")
+        bases = environment_bases() if self.bases is None else self.bases
+        return bases.get(platform) or DEFAULT_BASES[platform]
+
+    def forge_base(self, platform: str, override: str, api_path: str) -> str:
+        """:meth:`base` for GitHub / GitLab, where ``reply_url`` may name just the server
+        (``https://ghe.example.com``): ``api_path`` (``/api/v3``, ``/api/v4``) is added then."""
+        if override.strip() and urlsplit(override.strip()).path.strip("/") == "":
+            return override.strip().rstrip("/") + api_path
+        return self.base(platform, override)
+
+    def trusted(self, url: str) -> list[str] | None:
+        """``allowed_hosts`` for ``url``: its host when an operator-set base names it."""
+        bases = environment_bases() if self.bases is None else self.bases
+        wanted = host_port(url)
+        for base in bases.values():
+            if host_port(base) == wanted and url.startswith(base):
+                return [wanted]
+        return None
+
+    def call(
+        self,
+        platform: str,
+        method: str,
+        url: str,
+        payload: Any,
+        headers: Mapping[str, str] | None = None,
+        *,
+        also_ok: frozenset[int] = frozenset(),
+    ) -> Reply:
+        """Send ``payload`` as JSON; the 2xx :class:`Reply`, else :class:`ReplyFailed`."""
+        content = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        sent = {"content-type": "application/json; charset=utf-8", **(headers or {})}
+        try:
+            delivery = outbound.send_request(
+                method,
+                url,
+                content,
+                sent,
+                timeout=self.timeout,
+                max_attempts=self.max_attempts,
+                backoff=self.backoff,
+                allowed_hosts=self.trusted(url),
+                sleep=self.sleep,
+            )
+        except outbound.WebhookInputError as exc:
+            raise ReplyFailed(f"{platform} API not reachable: {exc}") from None
+        data = _json(delivery.response_body)
+        if not delivery.ok and delivery.status not in also_ok:
+            code = platform_error(data)
+            detail = f" ({code})" if code else ""
+            raise PlatformRefused(
+                f"{platform} API: {delivery.error}{detail}", delivery.status, code
+            )
+        return Reply(delivery.status or 200, delivery.response_body, data)
+
+
+def _json(text: str) -> Any:
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def platform_error(data: Any) -> str:
+    """The platform's short error code or description from an error body, made safe."""
+    if not isinstance(data, dict):
+        return ""
+    for key in ("error", "description", "message", "error_description"):
+        value = data.get(key)
+        if isinstance(value, dict):  # Graph API: {"error": {"message", "code"}}
+            value = value.get("message")
+        if isinstance(value, str) and value.strip():
+            return _SAFE_CODE.sub("", value.strip())[:120]
+    return ""
