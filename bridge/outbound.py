@@ -73,6 +73,21 @@ from standardwebhooks.webhooks import Webhook
 
 logger = logging.getLogger(__name__)
 
+
+class _HostOnly(logging.Filter):
+    """httpx logs every request's full URL at INFO; paths and queries may hold secrets (a
+    Telegram bot token, a Discord interaction token, a webhook URL's key): keep the host."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) > 1:
+            url = record.args[1]
+            if isinstance(url, httpx.URL):
+                record.args = (record.args[0], f"{url.scheme}://{url.host}/…", *record.args[2:])
+        return True
+
+
+logging.getLogger("httpx").addFilter(_HostOnly())
+
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
 MIN_SECRET_BYTES = 24  # the spec: secrets SHOULD be 24 to 64 bytes
 MAX_SECRET_BYTES = 64

@@ -126,10 +126,11 @@ class Discord:
         token = ident(target.fields.get("token"))
         if not _SNOWFLAKE.fullmatch(application) or not _TOKEN.fullmatch(token):
             raise ReplyFailed("discord reply target has no valid application id or token")
-        hook = f"{self.http.base(self.name)}/webhooks/{application}/{token}"
+        api = self.http.api(self.name)
+        hook = f"/webhooks/{application}/{token}"
         for index, part in enumerate(split(message(outcome), LIMIT)):
             payload = {"content": part, "allowed_mentions": _NO_MENTIONS}
             if index == 0:
-                self.http.call(self.name, "PATCH", f"{hook}/messages/@original", payload)
+                self.http.call(api, "PATCH", f"{hook}/messages/@original", payload)
             else:
-                self.http.call(self.name, "POST", f"{hook}?wait=true", payload)
+                self.http.call(api, "POST", f"{hook}?wait=true", payload)

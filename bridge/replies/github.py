@@ -109,12 +109,12 @@ class GitHub:
         number = target.fields.get("number")
         if not _REPO.fullmatch(repo) or not isinstance(number, int) or isinstance(number, bool):
             raise ReplyFailed("github reply target has no repository or number")
-        base = self.http.forge_base(self.name, credentials.url, "/api/v3")
-        url = f"{base}/repos/{repo}/issues/{number}/comments"
+        api = self.http.api(self.name, credentials.url, "/api/v3")
+        path = f"/repos/{repo}/issues/{number}/comments"
         headers = {
             "authorization": f"Bearer {token}",
             "accept": "application/vnd.github+json",
             "x-github-api-version": API_VERSION,
         }
         for part in split(message(outcome), LIMIT):
-            self.http.call(self.name, "POST", url, {"body": f"{part}\n\n{OWN_MARKER}"}, headers)
+            self.http.call(api, "POST", path, {"body": f"{part}\n\n{OWN_MARKER}"}, headers)

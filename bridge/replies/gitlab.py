@@ -121,11 +121,11 @@ class GitLab:
         project, kind, iid = (target.fields.get(k) for k in ("project_id", "kind", "iid"))
         if not _number(project) or kind not in KINDS.values() or not _number(iid):
             raise ReplyFailed("gitlab reply target has no project, kind or iid")
-        base = self.http.forge_base(self.name, credentials.url, "/api/v4")
-        url = f"{base}/projects/{project}/{kind}/{iid}/notes"
+        api = self.http.api(self.name, credentials.url, "/api/v4")
+        path = f"/projects/{project}/{kind}/{iid}/notes"
         headers = {"private-token": token}
         for part in split(message(outcome), LIMIT):
-            self.http.call(self.name, "POST", url, {"body": f"{part}\n\n{OWN_MARKER}"}, headers)
+            self.http.call(api, "POST", path, {"body": f"{part}\n\n{OWN_MARKER}"}, headers)
 
 
 def _number(value: Any) -> bool:

@@ -85,9 +85,18 @@ class Reply:
         return self.data.get(name) if isinstance(self.data, dict) else None
 
 
+@dataclass(frozen=True, slots=True)
+class Api:
+    """One platform's API base and whether the SSRF guard trusts it."""
+
+    platform: str
+    base: str  # no trailing slash
+    allowed_hosts: tuple[str, ...] | None  # exact host:port of an operator-set base, else None
+
+
 @dataclass(frozen=True)
 class Http:
-    """How a channel calls its platform. Tests inject ``sleep`` and ``bases``."""
+    """How a channel calls its platform. Tests inject ``sleep``, ``clock`` and ``bases``."""
 
     timeout: float = TIMEOUT
     max_attempts: int = MAX_ATTEMPTS
@@ -96,63 +105,55 @@ class Http:
     clock: Callable[[], float] = time.time
     bases: Mapping[str, str] | None = field(default=None)  # None: environment_bases()
 
-    def base(self, platform: str, override: str = "") -> str:
-        """The API base for ``platform``: ``override`` (``reply_url``), else the process
-        environment's, else the public default; never with a trailing slash."""
-        if override.strip():
-            return override.strip().rstrip("/")
+    def api(self, platform: str, reply_url: str = "", api_path: str = "") -> Api:
+        """The API for ``platform``: ``reply_url`` when given (never trusted; when it names
+        just a server, ``api_path`` such as ``/api/v3`` is added), else the process
+        environment's base (trusted), else the public default."""
+        override = reply_url.strip()
+        if override:
+            if api_path and urlsplit(override).path.strip("/") == "":
+                override = override.rstrip("/") + api_path
+            return Api(platform, override.rstrip("/"), None)
         bases = environment_bases() if self.bases is None else self.bases
-        return bases.get(platform) or DEFAULT_BASES[platform]
-
-    def forge_base(self, platform: str, override: str, api_path: str) -> str:
-        """:meth:`base` for GitHub / GitLab, where ``reply_url`` may name just the server
-        (``https://ghe.example.com``): ``api_path`` (``/api/v3``, ``/api/v4``) is added then."""
-        if override.strip() and urlsplit(override.strip()).path.strip("/") == "":
-            return override.strip().rstrip("/") + api_path
-        return self.base(platform, override)
-
-    def trusted(self, url: str) -> list[str] | None:
-        """``allowed_hosts`` for ``url``: its host when an operator-set base names it."""
-        bases = environment_bases() if self.bases is None else self.bases
-        wanted = host_port(url)
-        for base in bases.values():
-            if host_port(base) == wanted and url.startswith(base):
-                return [wanted]
-        return None
+        configured = (bases.get(platform) or "").strip().rstrip("/")
+        if configured:
+            return Api(platform, configured, (host_port(configured),))
+        return Api(platform, DEFAULT_BASES[platform], None)
 
     def call(
         self,
-        platform: str,
+        api: Api,
         method: str,
-        url: str,
+        path: str,
         payload: Any,
         headers: Mapping[str, str] | None = None,
         *,
         also_ok: frozenset[int] = frozenset(),
     ) -> Reply:
-        """Send ``payload`` as JSON; the 2xx :class:`Reply`, else :class:`ReplyFailed`."""
+        """Send ``payload`` as JSON to ``api.base + path``; the 2xx :class:`Reply`, else
+        :class:`PlatformRefused` (a :class:`ReplyFailed`)."""
         content = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         sent = {"content-type": "application/json; charset=utf-8", **(headers or {})}
         try:
             delivery = outbound.send_request(
                 method,
-                url,
+                api.base + path,
                 content,
                 sent,
                 timeout=self.timeout,
                 max_attempts=self.max_attempts,
                 backoff=self.backoff,
-                allowed_hosts=self.trusted(url),
+                allowed_hosts=api.allowed_hosts,
                 sleep=self.sleep,
             )
         except outbound.WebhookInputError as exc:
-            raise ReplyFailed(f"{platform} API not reachable: {exc}") from None
+            raise PlatformRefused(f"{api.platform} API not reachable: {exc}", None) from None
         data = _json(delivery.response_body)
         if not delivery.ok and delivery.status not in also_ok:
             code = platform_error(data)
             detail = f" ({code})" if code else ""
             raise PlatformRefused(
-                f"{platform} API: {delivery.error}{detail}", delivery.status, code
+                f"{api.platform} API: {delivery.error}{detail}", delivery.status, code
             )
         return Reply(delivery.status or 200, delivery.response_body, data)
 

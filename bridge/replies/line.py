@@ -123,25 +123,23 @@ class Line:
             raise ReplyFailed("line reply target has no source id")
         parts = split(message(outcome), LIMIT)
         batches = [parts[i : i + PER_CALL] for i in range(0, len(parts), PER_CALL)]
-        base = self.http.base(self.name)
+        api = self.http.api(self.name)
         headers = {"authorization": f"Bearer {token}"}
         for index, batch in enumerate(batches):
             messages = [{"type": "text", "text": part} for part in batch]
             if index == 0 and self._reply_valid(target):
                 payload = {"replyToken": target.fields["reply_token"], "messages": messages}
                 try:
-                    self.http.call(
-                        self.name, "POST", f"{base}/v2/bot/message/reply", payload, headers
-                    )
+                    self.http.call(api, "POST", "/v2/bot/message/reply", payload, headers)
                     continue
                 except PlatformRefused as refused:
                     if refused.status != 400:  # 400: the token expired or was used: push
                         raise
             key = uuid.uuid5(_RETRY_NAMESPACE, f"{outcome.delivery_id}\x00{to}\x00{index}")
             self.http.call(
-                self.name,
+                api,
                 "POST",
-                f"{base}/v2/bot/message/push",
+                "/v2/bot/message/push",
                 {"to": to, "messages": messages},
                 {**headers, "x-line-retry-key": str(key)},
                 also_ok=frozenset({409}),

@@ -144,13 +144,13 @@ class Slack:
             raise ReplyFailed("slack reply target has no channel")
         shown = message(outcome)
         formatted = escape(shown) if outcome.status == FAILED else mrkdwn(shown)
-        url = f"{self.http.base(self.name)}/chat.postMessage"
+        api = self.http.api(self.name)
         headers = {"authorization": f"Bearer {token}"}
         for part in split(formatted, LIMIT):
             payload: dict[str, Any] = {"channel": channel, "text": part, "mrkdwn": True}
             if thread:
                 payload["thread_ts"] = thread
-            reply = self.http.call(self.name, "POST", url, payload, headers)
+            reply = self.http.call(api, "POST", "/chat.postMessage", payload, headers)
             if reply.field("ok") is not True:
                 error = reply.field("error")
                 code = re.sub(r"[^a-z0-9_]", "", error) if isinstance(error, str) else ""

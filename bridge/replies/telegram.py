@@ -98,7 +98,7 @@ class Telegram:
         chat = ident(target.fields.get("chat_id"))
         if not _CHAT.fullmatch(chat):
             raise ReplyFailed("telegram reply target has no chat id")
-        url = f"{self.http.base(self.name)}/bot{token}/sendMessage"
+        api = self.http.api(self.name)
         chat_id: int | str = int(chat) if chat.lstrip("-").isdigit() else chat
         for index, part in enumerate(split(message(outcome), LIMIT)):
             payload: dict[str, Any] = {"chat_id": chat_id, "text": part}
@@ -109,6 +109,6 @@ class Telegram:
                     "message_id": target.fields["message_id"],
                     "allow_sending_without_reply": True,
                 }
-            reply = self.http.call(self.name, "POST", url, payload)
+            reply = self.http.call(api, "POST", f"/bot{token}/sendMessage", payload)
             if reply.field("ok") is not True:
                 raise ReplyFailed("telegram API: not ok")

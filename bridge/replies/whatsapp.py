@@ -116,10 +116,9 @@ class WhatsApp:
         to = ident(target.fields.get("to"))
         if not _NUMBER.fullmatch(phone) or not _NUMBER.fullmatch(to):
             raise ReplyFailed("whatsapp reply target has no phone number id or recipient")
-        base = self.http.base(self.name)
-        if not _VERSIONED.search(base):
-            base = f"{base}/{GRAPH_VERSION}"
-        url = f"{base}/{phone}/messages"
+        api = self.http.api(self.name)
+        version = "" if _VERSIONED.search(api.base) else f"/{GRAPH_VERSION}"
+        path = f"{version}/{phone}/messages"
         headers = {"authorization": f"Bearer {token}"}
         quoted = ident(target.fields.get("message_id"))
         for index, part in enumerate(split(message(outcome), LIMIT)):
@@ -132,4 +131,4 @@ class WhatsApp:
             }
             if index == 0 and quoted:
                 payload["context"] = {"message_id": quoted}
-            self.http.call(self.name, "POST", url, payload, headers)
+            self.http.call(api, "POST", path, payload, headers)
