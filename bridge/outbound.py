@@ -545,23 +545,19 @@ def send_signed(
     Also raises WebhookInputError, before anything is sent, when the host resolves to a
     non-public address that the allowed hosts do not name exactly (see the module docstring).
     """
-    target, rules = _destination(url, allowed_hosts)
+    check_url(url, allowed_hosts)  # first, as before: the URL is the likeliest mistake
     event_type = check_event_type(event_type)
-    data = parse_payload(payload)
-    webhook = Webhook(validate_secret(secret))
-    webhook_id = check_webhook_id(idempotency_key)
-    body = envelope(event_type, data)
-    return _deliver(
-        target,
-        rules,
-        "POST",
-        body.encode("utf-8"),
-        lambda: signed_headers(webhook, webhook_id, body),
-        webhook_id=webhook_id,
+    body = envelope(event_type, parse_payload(payload))
+    return send_signed_body(
+        url,
+        body,
+        secret,
+        webhook_id=check_webhook_id(idempotency_key),
         timeout=timeout,
         max_attempts=max_attempts,
         backoff=backoff,
         client=client,
+        allowed_hosts=allowed_hosts,
         sleep=sleep,
     )
 

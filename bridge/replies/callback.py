@@ -18,27 +18,25 @@ from typing import Any
 
 from bridge import outbound
 from bridge.replies.base import (
-    Ack,
     Credentials,
     Outcome,
     Preset,
     ReplyFailed,
     Target,
-    accepted,
-    ignored_json,
 )
-from bridge.replies.http import Http
+from bridge.replies.http import Http, PlatformChannel
 
 _WEBHOOK_ID = re.compile(r"[\x21-\x7e]{1,256}")
 
 
-class Callback:
+class Callback(PlatformChannel):
     name = "callback"
+    json_acks = True
 
     def __init__(
         self, http: Http | None = None, allowed_hosts: Iterable[str] | None = None
     ) -> None:
-        self.http = http or Http()
+        super().__init__(http)
         self.allowed_hosts = list(allowed_hosts) if allowed_hosts else None  # tests only
 
     def check(self, credentials: Credentials) -> None:
@@ -59,12 +57,6 @@ class Callback:
 
     def target(self, document: Mapping[str, Any]) -> Target | None:
         return Target(self.name, {})
-
-    def ack(self, delivery_id: str) -> Ack:
-        return accepted(delivery_id)
-
-    def ignored(self, reason: str) -> Ack:
-        return ignored_json(reason)
 
     def send(self, target: Target, outcome: Outcome, credentials: Credentials) -> None:
         self.check(credentials)

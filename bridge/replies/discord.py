@@ -28,7 +28,7 @@ from bridge.replies.base import (
     message,
     text,
 )
-from bridge.replies.http import Http
+from bridge.replies.http import PlatformChannel
 from bridge.replies.text import split
 
 LIMIT = 2000
@@ -62,14 +62,8 @@ def options(data: Any) -> tuple[dict[str, Any], list[str]]:
     return values, path
 
 
-class Discord:
+class Discord(PlatformChannel):
     name = "discord"
-
-    def __init__(self, http: Http | None = None) -> None:
-        self.http = http or Http()
-
-    def check(self, credentials: Credentials) -> None:
-        return None  # the interaction token authorises the reply
 
     def skip(self, document: Mapping[str, Any]) -> str | None:
         body = body_of(document)

@@ -17,23 +17,19 @@ from typing import Any
 
 from bridge.replies.base import (
     OWN_MARKER,
-    Ack,
     Credentials,
     Outcome,
     Preset,
     ReplyFailed,
     Target,
-    accepted,
     body_of,
     dig,
     header,
     ident,
-    ignored_json,
     message,
-    require_token,
     text,
 )
-from bridge.replies.http import Http
+from bridge.replies.http import PlatformChannel
 from bridge.replies.text import split
 
 LIMIT = 65536 - len(OWN_MARKER) - 2
@@ -47,14 +43,10 @@ def _event(document: Mapping[str, Any]) -> str:
     return header(document, "x-github-event")
 
 
-class GitHub:
+class GitHub(PlatformChannel):
     name = "github"
-
-    def __init__(self, http: Http | None = None) -> None:
-        self.http = http or Http()
-
-    def check(self, credentials: Credentials) -> None:
-        require_token(credentials, WHAT)
+    setting_help = WHAT
+    json_acks = True
 
     def skip(self, document: Mapping[str, Any]) -> str | None:  # noqa: PLR0911 - one guard each
         body = body_of(document)
@@ -97,14 +89,8 @@ class GitHub:
             return None
         return Target(self.name, {"repo": repo, "number": number})
 
-    def ack(self, delivery_id: str) -> Ack:
-        return accepted(delivery_id)
-
-    def ignored(self, reason: str) -> Ack:
-        return ignored_json(reason)
-
     def send(self, target: Target, outcome: Outcome, credentials: Credentials) -> None:
-        token = require_token(credentials, WHAT)
+        token = self.token(credentials)
         repo = ident(target.fields.get("repo"))
         number = target.fields.get("number")
         if not _REPO.fullmatch(repo) or not isinstance(number, int) or isinstance(number, bool):

@@ -17,22 +17,18 @@ from typing import Any
 
 from bridge.replies.base import (
     OWN_MARKER,
-    Ack,
     Credentials,
     Outcome,
     Preset,
     ReplyFailed,
     Target,
-    accepted,
     body_of,
     dig,
     ident,
-    ignored_json,
     message,
-    require_token,
     text,
 )
-from bridge.replies.http import Http
+from bridge.replies.http import PlatformChannel
 from bridge.replies.text import split
 
 LIMIT = 100_000  # notes may hold 1 000 000 characters; long answers read better split
@@ -55,14 +51,10 @@ def _item(body: Mapping[str, Any]) -> tuple[str, Mapping[str, Any] | None]:
     return "", None
 
 
-class GitLab:
+class GitLab(PlatformChannel):
     name = "gitlab"
-
-    def __init__(self, http: Http | None = None) -> None:
-        self.http = http or Http()
-
-    def check(self, credentials: Credentials) -> None:
-        require_token(credentials, WHAT)
+    setting_help = WHAT
+    json_acks = True
 
     def skip(self, document: Mapping[str, Any]) -> str | None:  # noqa: PLR0911 - one guard each
         body = body_of(document)
@@ -110,14 +102,8 @@ class GitLab:
             return None
         return Target(self.name, {"project_id": project, "kind": KINDS[kind], "iid": iid})
 
-    def ack(self, delivery_id: str) -> Ack:
-        return accepted(delivery_id)
-
-    def ignored(self, reason: str) -> Ack:
-        return ignored_json(reason)
-
     def send(self, target: Target, outcome: Outcome, credentials: Credentials) -> None:
-        token = require_token(credentials, WHAT)
+        token = self.token(credentials)
         project, kind, iid = (target.fields.get(k) for k in ("project_id", "kind", "iid"))
         if not _number(project) or kind not in KINDS.values() or not _number(iid):
             raise ReplyFailed("gitlab reply target has no project, kind or iid")

@@ -26,7 +26,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bridge import outbound
-from bridge.replies.base import ReplyFailed
+from bridge.replies.base import (
+    OK_EMPTY,
+    Ack,
+    Credentials,
+    ReplyFailed,
+    accepted,
+    ignored_json,
+    require_token,
+)
 
 DEFAULT_BASES = {
     "slack": "https://slack.com/api",
@@ -156,6 +164,32 @@ class Http:
                 f"{api.platform} API: {delivery.error}{detail}", delivery.status, code
             )
         return Reply(delivery.status or 200, delivery.response_body, data)
+
+
+class PlatformChannel:
+    """What the platform channels share: their :class:`Http`, the ``reply_token`` check and
+    the acks (``200`` empty, or ``202`` JSON for senders that read it: GitHub, GitLab)."""
+
+    name: str
+    setting_help = ""  # what reply_token must hold; "" when the channel needs none
+    json_acks = False
+
+    def __init__(self, http: Http | None = None) -> None:
+        self.http = http or Http()
+
+    def token(self, credentials: Credentials) -> str:
+        """The ``reply_token``; :class:`ReplyFailed` naming the setting when it is empty."""
+        return require_token(credentials, self.setting_help)
+
+    def check(self, credentials: Credentials) -> None:
+        if self.setting_help:
+            self.token(credentials)
+
+    def ack(self, delivery_id: str) -> Ack:
+        return accepted(delivery_id) if self.json_acks else OK_EMPTY
+
+    def ignored(self, reason: str) -> Ack:
+        return ignored_json(reason) if self.json_acks else OK_EMPTY
 
 
 def _json(text: str) -> Any:

@@ -19,8 +19,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from bridge.replies.base import (
-    OK_EMPTY,
-    Ack,
     Credentials,
     Outcome,
     Preset,
@@ -30,10 +28,9 @@ from bridge.replies.base import (
     dig,
     ident,
     message,
-    require_token,
     text,
 )
-from bridge.replies.http import Http, PlatformRefused
+from bridge.replies.http import PlatformChannel, PlatformRefused
 from bridge.replies.text import split
 
 LIMIT = 5000
@@ -67,14 +64,9 @@ def _text_events(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     ]
 
 
-class Line:
+class Line(PlatformChannel):
     name = "line"
-
-    def __init__(self, http: Http | None = None) -> None:
-        self.http = http or Http()
-
-    def check(self, credentials: Credentials) -> None:
-        require_token(credentials, WHAT)
+    setting_help = WHAT
 
     def skip(self, document: Mapping[str, Any]) -> str | None:
         body = body_of(document)
@@ -110,14 +102,8 @@ class Line:
         token = ident(event.get("replyToken"))
         return Target(self.name, {"reply_token": token, "to": who, "received_at": received})
 
-    def ack(self, delivery_id: str) -> Ack:
-        return OK_EMPTY
-
-    def ignored(self, reason: str) -> Ack:
-        return OK_EMPTY
-
     def send(self, target: Target, outcome: Outcome, credentials: Credentials) -> None:
-        token = require_token(credentials, WHAT)
+        token = self.token(credentials)
         to = ident(target.fields.get("to"))
         if not _ID.fullmatch(to):
             raise ReplyFailed("line reply target has no source id")

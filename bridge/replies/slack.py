@@ -21,8 +21,6 @@ from typing import Any
 
 from bridge.replies.base import (
     FAILED,
-    OK_EMPTY,
-    Ack,
     Credentials,
     Outcome,
     Preset,
@@ -32,10 +30,9 @@ from bridge.replies.base import (
     dig,
     ident,
     message,
-    require_token,
     text,
 )
-from bridge.replies.http import Http
+from bridge.replies.http import PlatformChannel
 from bridge.replies.text import escape, mrkdwn, split
 
 LIMIT = 4000  # characters of `text` Slack recommends per message (40 000 are truncated)
@@ -57,14 +54,9 @@ def bot_users(body: Mapping[str, Any]) -> set[str]:
     return users - {""}
 
 
-class Slack:
+class Slack(PlatformChannel):
     name = "slack"
-
-    def __init__(self, http: Http | None = None) -> None:
-        self.http = http or Http()
-
-    def check(self, credentials: Credentials) -> None:
-        require_token(credentials, "the Slack bot token (xoxb-…)")
+    setting_help = "the Slack bot token (xoxb-…)"
 
     def skip(self, document: Mapping[str, Any]) -> str | None:  # noqa: PLR0911 - one guard each
         body = body_of(document)
@@ -130,14 +122,8 @@ class Slack:
             return None
         return Target(self.name, {"channel": channel, "thread_ts": thread})
 
-    def ack(self, delivery_id: str) -> Ack:
-        return OK_EMPTY
-
-    def ignored(self, reason: str) -> Ack:
-        return OK_EMPTY
-
     def send(self, target: Target, outcome: Outcome, credentials: Credentials) -> None:
-        token = require_token(credentials, "the Slack bot token (xoxb-…)")
+        token = self.token(credentials)
         channel = ident(target.fields.get("channel"))
         thread = ident(target.fields.get("thread_ts"))
         if not channel:

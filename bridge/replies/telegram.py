@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from bridge.replies.base import (
-    OK_EMPTY,
-    Ack,
     Credentials,
     Outcome,
     Preset,
@@ -27,7 +25,7 @@ from bridge.replies.base import (
     require_token,
     text,
 )
-from bridge.replies.http import Http
+from bridge.replies.http import PlatformChannel
 from bridge.replies.text import split
 
 LIMIT = 4096
@@ -43,14 +41,12 @@ def bot_token(credentials: Credentials) -> str:
     return token
 
 
-class Telegram:
+class Telegram(PlatformChannel):
     name = "telegram"
+    setting_help = WHAT
 
-    def __init__(self, http: Http | None = None) -> None:
-        self.http = http or Http()
-
-    def check(self, credentials: Credentials) -> None:
-        bot_token(credentials)
+    def token(self, credentials: Credentials) -> str:
+        return bot_token(credentials)
 
     def skip(self, document: Mapping[str, Any]) -> str | None:
         body = body_of(document)
@@ -87,14 +83,8 @@ class Telegram:
             fields["message_thread_id"] = thread
         return Target(self.name, fields)
 
-    def ack(self, delivery_id: str) -> Ack:
-        return OK_EMPTY
-
-    def ignored(self, reason: str) -> Ack:
-        return OK_EMPTY
-
     def send(self, target: Target, outcome: Outcome, credentials: Credentials) -> None:
-        token = bot_token(credentials)
+        token = self.token(credentials)
         chat = ident(target.fields.get("chat_id"))
         if not _CHAT.fullmatch(chat):
             raise ReplyFailed("telegram reply target has no chat id")

@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from bridge.replies.base import (
-    OK_EMPTY,
-    Ack,
     Credentials,
     Outcome,
     Preset,
@@ -24,10 +22,9 @@ from bridge.replies.base import (
     dig,
     ident,
     message,
-    require_token,
     text,
 )
-from bridge.replies.http import Http
+from bridge.replies.http import PlatformChannel
 from bridge.replies.text import split
 
 LIMIT = 4096
@@ -60,14 +57,9 @@ def _first_text(body: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str
     return None
 
 
-class WhatsApp:
+class WhatsApp(PlatformChannel):
     name = "whatsapp"
-
-    def __init__(self, http: Http | None = None) -> None:
-        self.http = http or Http()
-
-    def check(self, credentials: Credentials) -> None:
-        require_token(credentials, WHAT)
+    setting_help = WHAT
 
     def skip(self, document: Mapping[str, Any]) -> str | None:
         body = body_of(document)
@@ -86,11 +78,9 @@ class WhatsApp:
         found = _first_text(body_of(document))
         if found is None:
             return None
-        value, msg = found
-        phone = ident(dig(value, "metadata", "phone_number_id"))
-        sender = ident(msg.get("from"))
-        key = f"{phone}:{sender}" if phone and sender else None
-        return Preset(text(dig(msg, "text", "body")).strip(), key, {})
+        target = self.target(document)
+        key = f"{target.fields['phone_number_id']}:{target.fields['to']}" if target else None
+        return Preset(text(dig(found[1], "text", "body")).strip(), key, {})
 
     def target(self, document: Mapping[str, Any]) -> Target | None:
         found = _first_text(body_of(document))
@@ -104,14 +94,8 @@ class WhatsApp:
         fields = {"phone_number_id": phone, "to": sender, "message_id": ident(msg.get("id"))}
         return Target(self.name, fields)
 
-    def ack(self, delivery_id: str) -> Ack:
-        return OK_EMPTY
-
-    def ignored(self, reason: str) -> Ack:
-        return OK_EMPTY
-
     def send(self, target: Target, outcome: Outcome, credentials: Credentials) -> None:
-        token = require_token(credentials, WHAT)
+        token = self.token(credentials)
         phone = ident(target.fields.get("phone_number_id"))
         to = ident(target.fields.get("to"))
         if not _NUMBER.fullmatch(phone) or not _NUMBER.fullmatch(to):
