@@ -127,6 +127,7 @@ class FakePlatforms:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            wbufsize = 1 << 16  # headers and body leave in one segment (no delayed-ACK stall)
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 return None

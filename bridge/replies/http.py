@@ -25,6 +25,8 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from bridge import outbound
 from bridge.replies.base import (
     OK_EMPTY,
@@ -100,6 +102,7 @@ class Api:
     platform: str
     base: str  # no trailing slash
     allowed_hosts: tuple[str, ...] | None  # exact host:port of an operator-set base, else None
+    pooled: bool = True  # a platform's own API: one kept-alive client per host (not reply_url)
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ class Http:
         if override:
             if api_path and urlsplit(override).path.strip("/") == "":
                 override = override.rstrip("/") + api_path
-            return Api(platform, override.rstrip("/"), None)
+            return Api(platform, override.rstrip("/"), None, pooled=False)
         bases = environment_bases() if self.bases is None else self.bases
         configured = (bases.get(platform) or "").strip().rstrip("/")
         if configured:
@@ -153,6 +156,7 @@ class Http:
                 backoff=self.backoff,
                 allowed_hosts=api.allowed_hosts,
                 sleep=self.sleep,
+                client=pooled_client(host_port(api.base)) if api.pooled else None,
             )
         except outbound.WebhookInputError as exc:
             raise PlatformRefused(f"{api.platform} API not reachable: {exc}", None) from None
@@ -190,6 +194,20 @@ class PlatformChannel:
 
     def ignored(self, reason: str) -> Ack:
         return ignored_json(reason) if self.json_acks else OK_EMPTY
+
+
+@cache
+def pooled_client(host: str) -> httpx.Client:
+    """One client per platform API host for the process: its TLS context is built once and
+    its connections are kept alive (bridge.outbound still resolves, checks and pins every
+    attempt). Settings as outbound's own client: no proxy, no redirects, system CAs."""
+    return httpx.Client(
+        timeout=TIMEOUT,
+        follow_redirects=False,
+        trust_env=False,
+        verify=httpx.create_ssl_context(),
+        limits=httpx.Limits(max_connections=16, max_keepalive_connections=4),
+    )
 
 
 def _json(text: str) -> Any:

@@ -10,7 +10,7 @@ part so every part renders as code.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 MAX_PARTS = 10  # messages per answer; the rest is cut (rate limits, noise)
 TRUNCATED = "… (answer truncated)"
@@ -21,7 +21,7 @@ Measure = Callable[[str], int]
 
 def units(text: str) -> int:
     """Length in UTF-16 code units (what JavaScript, Discord, Telegram and LINE count)."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def split(
@@ -37,23 +37,12 @@ def split(
         return []
     if measure(text) <= limit:
         return [text]
-    parts: list[str] = []
-    current = ""
-    for block in _blocks(text):
-        for piece in _fit(block, limit, measure):
-            candidate = f"{current}\n\n{piece}" if current else piece
-            if measure(candidate) <= limit:
-                current = candidate
-            else:
-                parts.append(current)
-                current = piece
-    if current:
-        parts.append(current)
+    parts = _pack(_pieces(text, limit, measure), "\n\n", limit, measure, split_long=False)
     if len(parts) > max_parts:
         last = parts[max_parts - 1]
         room = limit - measure(TRUNCATED) - 1
-        while measure(last) > room:
-            last = last[: max(0, len(last) - (measure(last) - room))]
+        while (excess := measure(last) - room) > 0:
+            last = last[: len(last) - max(1, (excess + 1) // 2)]
         parts = [*parts[: max_parts - 1], f"{last}\n{TRUNCATED}"]
     return parts
 
@@ -101,23 +90,33 @@ def _fit(block: str, limit: int, measure: Measure) -> list[str]:
     return _pack(lines, "\n", limit, measure)
 
 
-def _pack(items: list[str], sep: str, limit: int, measure: Measure) -> list[str]:
-    """Join items with ``sep`` greedily into pieces of at most ``limit``; items that are too
-    long on their own are split by words, then cut."""
+def _pack(
+    items: Iterable[str], sep: str, limit: int, measure: Measure, *, split_long: bool = True
+) -> list[str]:
+    """Join items with ``sep`` greedily into pieces of at most ``limit``; items too long on
+    their own are split by words, then cut (unless ``split_long`` is false: already cut)."""
     pieces: list[str] = []
-    current: str | None = None
+    current: list[str] = []
+    size = 0
+    gap = measure(sep)
     for item in items:
-        for part in _shorten(item, sep, limit, measure):
-            candidate = part if current is None else f"{current}{sep}{part}"
-            if measure(candidate) <= limit:
-                current = candidate
+        for part in _shorten(item, sep, limit, measure) if split_long else (item,):
+            length = measure(part)
+            if current and size + gap + length <= limit:
+                current.append(part)
+                size += gap + length
             else:
-                if current is not None:
-                    pieces.append(current)
-                current = part
-    if current is not None:
-        pieces.append(current)
+                if current:
+                    pieces.append(sep.join(current))
+                current, size = [part], length
+    if current:
+        pieces.append(sep.join(current))
     return pieces
+
+
+def _pieces(text: str, limit: int, measure: Measure) -> Iterator[str]:
+    for block in _blocks(text):
+        yield from _fit(block, limit, measure)
 
 
 def _shorten(item: str, sep: str, limit: int, measure: Measure) -> list[str]:
@@ -129,8 +128,8 @@ def _shorten(item: str, sep: str, limit: int, measure: Measure) -> list[str]:
     rest = item
     while rest:
         size = min(len(rest), limit)
-        while size > 1 and measure(rest[:size]) > limit:
-            size -= 1
+        while size > 1 and (excess := measure(rest[:size]) - limit) > 0:
+            size -= max(1, (excess + 1) // 2)  # a character is 1 or 2 units: never too far
         cuts.append(rest[:size])
         rest = rest[size:]
     return cuts
