@@ -7,8 +7,10 @@ Slack's under slack_sdk's), and must be deliveries the reply channels run on.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -98,3 +100,77 @@ def test_fakes_environment_names_every_platform_base():
     assert set(env) == {f"APP_BRIDGE_{p.upper()}_API" for p in deliver.PLATFORMS}
     assert env["APP_BRIDGE_SLACK_API"].endswith("/slack/api")
     assert env["APP_BRIDGE_DISCORD_API"].endswith("/discord/api/v10")
+
+
+class StandIn:
+    """A stand-in for ``./dev run``: checks the delivery's Slack signature, acks 200 and then
+    posts a reply to the fake Slack API, as the bridge's continuation would."""
+
+    def __init__(self, fakes: FakePlatforms, secret: str) -> None:
+        self.received: list[dict] = []
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                verified = SignatureVerifier(secret).is_valid(
+                    body,
+                    self.headers["X-Slack-Request-Timestamp"],
+                    self.headers["X-Slack-Signature"],
+                )
+                stand_in.received.append({"path": self.path, "verified": verified})
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                event = json.loads(body)["event"]
+                httpx.post(
+                    fakes.base("slack") + "/chat.postMessage",
+                    json={"channel": event["channel"], "text": f"You said: {event['text']}"},
+                    headers={"Authorization": "Bearer xoxb-demo"},
+                )
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> StandIn:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def test_dev_deliver_prints_the_ack_and_the_reply(tmp_path, capsys):
+    config = tmp_path / "demo.yaml"
+    settings = {"api_key": "k", "webhook_verification": "slack", "webhook_secret": "sss",
+                "webhook_reply": "slack", "reply_token": "xoxb-demo"}  # fmt: skip
+    config.write_text(json.dumps({"endpoints": [{"hook_id": "demoslack0000001",
+                                                 "endpoint_id": "e", "settings": settings}]}))  # fmt: skip
+    with FakePlatforms() as fakes, StandIn(fakes, "sss") as runner:
+        url = f"http://127.0.0.1:{runner.server.server_address[1]}"
+        code = deliver.main(
+            ["slack", "hi there", "--url", url, "--fakes", fakes.url, "--config", str(config),
+             "--wait", "10"]
+        )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert runner.received == [{"path": "/e/demoslack0000001/webhook", "verified": True}]
+    assert "ack 200" in out
+    assert "reply POST /slack/api/chat.postMessage → 200" in out
+    assert "You said: hi there" in out
+
+
+def test_dev_deliver_without_fakes_says_so(tmp_path, capsys):
+    config = tmp_path / "demo.yaml"
+    config.write_text(json.dumps({"endpoints": [{"hook_id": "demotelegram0001", "settings": {
+        "webhook_verification": "telegram", "webhook_secret": "t", "webhook_reply": "telegram"}}]}))  # fmt: skip
+    assert (
+        deliver.main(["telegram", "x", "--fakes", "http://127.0.0.1:9", "--config", str(config)])
+        == 1
+    )
+    assert "no fake platform APIs" in capsys.readouterr().err
