@@ -303,7 +303,11 @@ def _default(  # noqa: PLR0911 - one answer per platform
     if platform == "slack":
         if not bearer:
             return Response(200, {"ok": False, "error": "not_authed"})
-        return Response(200, {"ok": True, "channel": data.get("channel"), "ts": f"{n}.000100"})
+        ts = f"{n}.000100"  # like Slack, the answer echoes the message (long for long texts)
+        message = {"type": "message", "text": data.get("text"), "user": "U0FAKEBOT",
+                   "bot_id": "B0FAKE", "ts": ts}  # fmt: skip
+        return Response(200, {"ok": True, "channel": data.get("channel"), "ts": ts,
+                              "message": message})  # fmt: skip
     if platform == "discord":
         return Response(200, {"id": str(1_000_000 + n), "content": data.get("content", "")})
     if platform == "telegram":

@@ -51,6 +51,7 @@ ENVIRONMENT = {name: f"APP_BRIDGE_{name.upper()}_API" for name in DEFAULT_BASES}
 TIMEOUT = 10.0
 MAX_ATTEMPTS = 4
 BACKOFF = 0.5
+_OK_FIRST = re.compile(r'\s*\{\s*"ok"\s*:\s*true\b')
 _SAFE_CODE = re.compile(r"[^\w .,:;'()/@#+-]")
 
 
@@ -93,6 +94,13 @@ class Reply:
 
     def field(self, name: str) -> Any:
         return self.data.get(name) if isinstance(self.data, dict) else None
+
+    def ok(self) -> bool:
+        """The body's ``"ok": true`` (Slack, Telegram). Their answers echo the message, so a
+        long one is cut by the read limit and is no JSON: then its start is read instead."""
+        if isinstance(self.data, dict):
+            return self.data.get("ok") is True
+        return bool(_OK_FIRST.match(self.text))
 
 
 @dataclass(frozen=True, slots=True)

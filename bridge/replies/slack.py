@@ -137,7 +137,7 @@ class Slack(PlatformChannel):
             if thread:
                 payload["thread_ts"] = thread
             reply = self.http.call(api, "POST", "/chat.postMessage", payload, headers)
-            if reply.field("ok") is not True:
+            if not reply.ok():
                 error = reply.field("error")
                 code = re.sub(r"[^a-z0-9_]", "", error) if isinstance(error, str) else ""
                 raise ReplyFailed(f"slack API: {code or 'not ok'}")

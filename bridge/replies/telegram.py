@@ -100,5 +100,5 @@ class Telegram(PlatformChannel):
                     "allow_sending_without_reply": True,
                 }
             reply = self.http.call(api, "POST", f"/bot{token}/sendMessage", payload)
-            if reply.field("ok") is not True:
+            if not reply.ok():
                 raise ReplyFailed("telegram API: not ok")
