@@ -24,7 +24,7 @@ from bridge.replies.base import (
     ReplyFailed,
     Target,
 )
-from bridge.replies.http import Http, PlatformChannel
+from bridge.replies.http import Http, PlatformChannel, refusal
 
 _WEBHOOK_ID = re.compile(r"[\x21-\x7e]{1,256}")
 
@@ -43,7 +43,7 @@ class Callback(PlatformChannel):
         try:
             outbound.check_url(credentials.url, self.allowed_hosts)
         except outbound.WebhookInputError as exc:
-            raise ReplyFailed(f"reply_url: {exc}") from None
+            raise ReplyFailed(f"reply_url: {refusal(exc)}") from None
         try:
             outbound.validate_secret(credentials.token)
         except outbound.WebhookInputError as exc:
@@ -89,6 +89,6 @@ class Callback(PlatformChannel):
                 sleep=self.http.sleep,
             )
         except outbound.WebhookInputError as exc:
-            raise ReplyFailed(f"callback not sent: {exc}") from None
+            raise ReplyFailed(f"reply_url refused: {refusal(exc)}") from None
         if not delivery.ok:
             raise ReplyFailed(f"callback: {delivery.error}")

@@ -167,7 +167,8 @@ class Http:
                 client=pooled_client(host_port(api.base)) if api.pooled else None,
             )
         except outbound.WebhookInputError as exc:
-            raise PlatformRefused(f"{api.platform} API not reachable: {exc}", None) from None
+            where = "reply_url" if not api.pooled else f"{api.platform} API"
+            raise PlatformRefused(f"{where} refused: {refusal(exc)}", None) from None
         data = _json(delivery.response_body)
         if not delivery.ok and delivery.status not in also_ok:
             code = platform_error(data)
@@ -225,6 +226,12 @@ def _json(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return None
+
+
+def refusal(exc: outbound.WebhookInputError) -> str:
+    """The SSRF guard's reason, without its advice about the Send webhook tool's settings."""
+    reason = str(exc).split(": webhooks can only go to public addresses", 1)[0]
+    return f"{reason} (only public addresses are allowed)" if reason != str(exc) else reason
 
 
 def platform_error(data: Any) -> str:
