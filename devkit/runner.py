@@ -4,41 +4,31 @@
 plugin process behind the daemon emulator (:mod:`devkit.daemon`), answers its app and
 storage invocations from the demo workspace, and serves HTTP on 127.0.0.1. For every
 request it plays nginx (``Dify-Hook-Url``, ``X-Forwarded-Proto``) and the daemon
-(``copyRequest``: forwarding headers stripped, query re-encoded, 10 MiB body cut, no
-``PATCH``, unknown hook → the daemon's 404), then relays the plugin's response chunk by
-chunk, flushing each one.
+(:mod:`devkit.listener`: ``copyRequest``, a new session per request, the session ended by
+the plugin's ``end``/``error`` or the client's disconnect, chunks relayed and flushed one
+by one). Like Dify, the daemon itself listens on a second loopback port, which the plugin
+finds in ``SERVER_PORT`` (the banner shows it).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import signal
-import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bridge.routes import ROUTES  # plain data, the same catalogue the plugin serves
-from devkit.daemon import PluginCrashed, PluginProcess
-from devkit.wire import BODY_LIMIT, daemon_request_bytes
+from devkit.daemon import PluginProcess
+from devkit.listener import DaemonHandler, listen
 from devkit.workspace import Workspace
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
-
-
-def daemon_error(status: int, code: int, message: str) -> tuple[int, bytes]:
-    """The daemon's own error body (protocol.md §4.1)."""
-    inner = json.dumps(
-        {"message": message, "error_type": "PluginDaemonNotFoundError", "args": None}
-    )
-    return status, json.dumps({"code": code, "message": inner, "data": None}).encode()
 
 
 class Bridge:
@@ -52,107 +42,32 @@ class Bridge:
             for e in doc.get("endpoints", [])
         }
         self.plugin = PluginProcess(self.workspace, root) if root else PluginProcess(self.workspace)
+        for hook_id, endpoint in self.endpoints.items():
+            self.plugin.register(hook_id, endpoint["endpoint_id"], endpoint["settings"])
 
 
-class Handler(BaseHTTPRequestHandler):
-    server_version = "AppBridgeLocal/1"
-    protocol_version = "HTTP/1.1"
-    bridge: Bridge  # set on the subclass made by serve()
+class Handler(DaemonHandler):
+    """Dify's nginx in front of the daemon: ``Dify-Hook-Url`` and ``X-Forwarded-Proto`` are
+    set from the request (``proxy_set_header`` replaces whatever the client sent)."""
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-        sys.stderr.write(f"{self.address_string()} {format % args}\n")
+    quiet = False
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+    def proxy_headers(self, host: str) -> list[tuple[str, str]]:
+        return [("Dify-Hook-Url", f"http://{host}{self.path}"), ("X-Forwarded-Proto", "http")]
 
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = bytearray()
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return bytes(data[:BODY_LIMIT])
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length)[:BODY_LIMIT] if length else b""
-
-    def _handle(self) -> None:
-        parts = self.path.split("/", 3)  # ["", "e", hook_id, rest]
-        if len(parts) < 3 or parts[1] != "e" or not parts[2]:
-            status, body = (
-                404,
-                json.dumps({"code": "not_found", "message": "route not found"}).encode(),
-            )
-            self._send(status, body)
-            return
-        hook_id = parts[2].split("?", 1)[0]
-        endpoint = self.bridge.endpoints.get(hook_id)
-        if endpoint is None:
-            self._send(*daemon_error(404, -400, "endpoint not found"))
-            return
-        rest = self.path[len(f"/e/{hook_id}") :]
-        target = rest if rest.startswith("/") else "/" + rest
-        body = self._read_body()
-        host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
-        headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP]
-        headers += [("Dify-Hook-Url", f"http://{host}{self.path}"), ("X-Forwarded-Proto", "http")]
-        raw = daemon_request_bytes(
-            self.command, target, headers=headers, body=body, hook_id=hook_id, host=host
-        )
-        try:
-            reply = self.bridge.plugin.send(
-                raw, endpoint["settings"], endpoint_id=endpoint["endpoint_id"]
-            )
-        except PluginCrashed:
-            self._send(*daemon_error(404, -404, "plugin not found"))
-            return
-        self._relay(reply)
-
-    def _relay(self, reply: Any) -> None:
-        self.send_response(reply.status)
-        fixed_length = any(k.lower() == "content-length" for k in reply.headers)
-        for key, value in reply.headers.items():
-            if key.lower() not in HOP_BY_HOP or key.lower() == "content-length":
-                self.send_header(key, value)
-        if not fixed_length:
-            self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        head_only = self.command == "HEAD"
-        try:
-            for chunk in reply.chunks:
-                if head_only or not chunk:
-                    continue
-                if fixed_length:
-                    self.wfile.write(chunk)
-                else:
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                self.wfile.flush()
-            if not fixed_length and not head_only:
-                self.wfile.write(b"0\r\n\r\n")
-                self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_HEAD = _handle
-
-    def do_PATCH(self) -> None:  # the daemon registers no PATCH route: gin NoRoute
-        self._send(404, json.dumps({"code": "not_found", "message": "route not found"}).encode())
+    def replaced_headers(self) -> frozenset[str]:
+        return frozenset({"dify-hook-url", "x-forwarded-proto"})
 
 
 def serve(bridge: Bridge, port: int = 5002, host: str = "127.0.0.1") -> ThreadingHTTPServer:
-    """Start the plugin and return a bound (not yet serving) HTTP server."""
+    """Start the plugin (and the daemon listener it reaches through ``SERVER_PORT``) and
+    return the bound (not yet serving) public HTTP server in front of it."""
     bridge.plugin.start()
-    handler = type("BoundHandler", (Handler,), {"bridge": bridge})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    try:
+        return listen(bridge.plugin, port, host, Handler)
+    except OSError:
+        bridge.plugin.stop()
+        raise
 
 
 @contextlib.contextmanager
