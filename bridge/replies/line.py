@@ -51,6 +51,26 @@ def source_id(source: Any) -> str:
     return ""
 
 
+def without_self_mentions(msg: Mapping[str, Any]) -> str:
+    """A text message's text without the mentions of this bot (``mentionees[].isSelf``;
+    ``index``/``length`` count UTF-16 units)."""
+    raw = text(msg.get("text"))
+    spans = [
+        (m["index"], m["length"])
+        for m in dig(msg, "mention", "mentionees") or []
+        if isinstance(m, Mapping)
+        and m.get("isSelf") is True
+        and isinstance(m.get("index"), int)
+        and isinstance(m.get("length"), int)
+    ]
+    if not spans:
+        return raw.strip()
+    units = raw.encode("utf-16-le", "surrogatepass")
+    for index, length in sorted(spans, reverse=True):
+        units = units[: 2 * index] + units[2 * (index + length) :]
+    return re.sub(r"\s{2,}", " ", units.decode("utf-16-le", "surrogatepass")).strip()
+
+
 def _text_events(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     events = body.get("events")
     return [
@@ -83,7 +103,7 @@ class Line(PlatformChannel):
         source = events[0].get("source")
         who = source_id(source)
         texts = [
-            text(dig(event, "message", "text")).strip()
+            without_self_mentions(event.get("message") or {})
             for event in events
             if source_id(event.get("source")) == who
         ]

@@ -41,6 +41,18 @@ def bot_token(credentials: Credentials) -> str:
     return token
 
 
+def query(msg: Mapping[str, Any]) -> str:
+    """The message's text; a leading ``/command@bot`` (a group command) is dropped when text
+    follows it — ``/start`` alone stays."""
+    raw = text(msg.get("text")).strip()
+    first = dig(msg, "entities", 0)
+    if dig(first, "type") == "bot_command" and dig(first, "offset") == 0:
+        length = dig(first, "length")
+        rest = raw[length:].strip() if isinstance(length, int) and "@" in raw[:length] else ""
+        return rest or raw
+    return raw
+
+
 class Telegram(PlatformChannel):
     name = "telegram"
     setting_help = WHAT
@@ -69,7 +81,7 @@ class Telegram(PlatformChannel):
         chat = ident(dig(msg, "chat", "id"))
         topic = ident(msg.get("message_thread_id")) if msg.get("is_topic_message") else ""
         key = (f"{chat}:{topic}" if topic else chat) or None
-        return Preset(text(msg.get("text")).strip(), key, {})
+        return Preset(query(msg), key, {})
 
     def target(self, document: Mapping[str, Any]) -> Target | None:
         msg = body_of(document).get("message")

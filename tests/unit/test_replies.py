@@ -519,3 +519,28 @@ def test_split_counts_utf16_units_and_bounds_the_parts():
 )
 def test_markdown_to_mrkdwn(markdown, expected):
     assert mrkdwn(markdown) == expected
+
+
+def test_telegram_group_command_prefix_is_dropped_but_a_bare_command_stays():
+    def command(body):
+        body["message"]["text"] = "/ask@DemoBot what is new?"
+        body["message"]["entities"] = [{"type": "bot_command", "offset": 0, "length": 12}]
+
+    assert CH["telegram"].preset(telegram(command)).query == "what is new?"
+
+    def start(body):
+        body["message"]["text"] = "/start"
+        body["message"]["entities"] = [{"type": "bot_command", "offset": 0, "length": 6}]
+
+    assert CH["telegram"].preset(telegram(start)).query == "/start"
+
+
+def test_line_drops_the_mention_of_this_bot():
+    def mention(body):
+        body["events"][0]["message"]["text"] = "😀 @Bridge what now @Ann"
+        body["events"][0]["message"]["mention"] = {"mentionees": [
+            {"index": 3, "length": 7, "type": "user", "isSelf": True},
+            {"index": 20, "length": 4, "type": "user", "userId": "U2"},
+        ]}  # fmt: skip
+
+    assert CH["line"].preset(line(mention)).query == "😀 what now @Ann"
