@@ -179,8 +179,13 @@ class FakePlatforms:
         return self.url + PREFIXES[platform]
 
     def environment(self) -> dict[str, str]:
-        """``APP_BRIDGE_<PLATFORM>_API`` for every platform, pointing here."""
-        return {variable: self.base(p) for p, variable in ENVIRONMENT.items()}
+        """``APP_BRIDGE_<PLATFORM>_API`` for every platform, pointing here, and this host in
+        ``APP_BRIDGE_REPLY_ALLOWED_HOSTS`` so a ``reply_url`` of :meth:`base` ``("callback")``
+        (or a "self-hosted GitLab" here) is reachable."""
+        host, port = self.server.server_address[:2]
+        return {variable: self.base(p) for p, variable in ENVIRONMENT.items()} | {
+            "APP_BRIDGE_REPLY_ALLOWED_HOSTS": f"{host}:{port}"
+        }
 
     def script(self, platform: str, *responses: Response) -> None:
         """Answer the next calls to ``platform`` with ``responses``, in order; afterwards

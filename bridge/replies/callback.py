@@ -5,7 +5,8 @@ Body ``{"id", "status", "answer", "outputs", "conversation_id", "error"}`` (``st
 every retry, so receivers can deduplicate), ``webhook-timestamp`` and ``webhook-signature``
 made with ``reply_token`` (``whsec_…``). Sent by the Send webhook tool's client
 (:func:`bridge.outbound.send_signed_body`): timeouts, bounded retries and the SSRF guard —
-``reply_url`` is an endpoint setting, so it is never trusted (public addresses only).
+``reply_url`` is an endpoint setting, so it is not trusted: public addresses only, unless the
+operator lists the host in ``APP_BRIDGE_REPLY_ALLOWED_HOSTS`` (then only listed hosts).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from bridge import outbound
@@ -24,7 +25,7 @@ from bridge.replies.base import (
     ReplyFailed,
     Target,
 )
-from bridge.replies.http import Http, PlatformChannel, refusal
+from bridge.replies.http import PlatformChannel, refusal
 
 _WEBHOOK_ID = re.compile(r"[\x21-\x7e]{1,256}")
 
@@ -33,15 +34,9 @@ class Callback(PlatformChannel):
     name = "callback"
     json_acks = True
 
-    def __init__(
-        self, http: Http | None = None, allowed_hosts: Iterable[str] | None = None
-    ) -> None:
-        super().__init__(http)
-        self.allowed_hosts = list(allowed_hosts) if allowed_hosts else None  # tests only
-
     def check(self, credentials: Credentials) -> None:
         try:
-            outbound.check_url(credentials.url, self.allowed_hosts)
+            outbound.check_url(credentials.url, self.http.reply_url_hosts())
         except outbound.WebhookInputError as exc:
             raise ReplyFailed(f"reply_url: {refusal(exc)}") from None
         try:
@@ -85,7 +80,7 @@ class Callback(PlatformChannel):
                 timeout=self.http.timeout,
                 max_attempts=self.http.max_attempts,
                 backoff=self.http.backoff,
-                allowed_hosts=self.allowed_hosts,
+                allowed_hosts=self.http.reply_url_hosts(),
                 sleep=self.http.sleep,
             )
         except outbound.WebhookInputError as exc:

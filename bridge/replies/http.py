@@ -48,6 +48,7 @@ DEFAULT_BASES = {
     "gitlab": "https://gitlab.com/api/v4",
 }
 ENVIRONMENT = {name: f"APP_BRIDGE_{name.upper()}_API" for name in DEFAULT_BASES}
+REPLY_HOSTS = "APP_BRIDGE_REPLY_ALLOWED_HOSTS"  # operator's allow-list for reply_url hosts
 TIMEOUT = 10.0
 MAX_ATTEMPTS = 4
 BACKOFF = 0.5
@@ -64,6 +65,15 @@ def environment_bases() -> Mapping[str, str]:
         if value:
             found[name] = value
     return found
+
+
+@cache
+def reply_allowed_hosts() -> tuple[str, ...]:
+    """``APP_BRIDGE_REPLY_ALLOWED_HOSTS`` (comma/space separated ``host[:port]``, read once):
+    when set, ``reply_url`` may name only these hosts, and an exact entry may be private (a
+    self-managed GitLab on the office network). Unset: any public host, nothing private."""
+    value = os.environ.get(REPLY_HOSTS, "")
+    return tuple(entry for entry in re.split(r"[\s,;]+", value) if entry)
 
 
 def host_port(url: str) -> str:
@@ -123,16 +133,23 @@ class Http:
     sleep: Callable[[float], None] | None = None
     clock: Callable[[], float] = time.time
     bases: Mapping[str, str] | None = field(default=None)  # None: environment_bases()
+    reply_hosts: tuple[str, ...] | None = None  # None: reply_allowed_hosts()
+
+    def reply_url_hosts(self) -> tuple[str, ...] | None:
+        """``allowed_hosts`` for a ``reply_url`` (None: public addresses only)."""
+        hosts = reply_allowed_hosts() if self.reply_hosts is None else self.reply_hosts
+        return hosts or None
 
     def api(self, platform: str, reply_url: str = "", api_path: str = "") -> Api:
-        """The API for ``platform``: ``reply_url`` when given (never trusted; when it names
+        """The API for ``platform``: ``reply_url`` when given (not trusted unless the operator
+        lists its host in ``APP_BRIDGE_REPLY_ALLOWED_HOSTS``; when it names
         just a server, ``api_path`` such as ``/api/v3`` is added), else the process
         environment's base (trusted), else the public default."""
         override = reply_url.strip()
         if override:
             if api_path and urlsplit(override).path.strip("/") == "":
                 override = override.rstrip("/") + api_path
-            return Api(platform, override.rstrip("/"), None, pooled=False)
+            return Api(platform, override.rstrip("/"), self.reply_url_hosts(), pooled=False)
         bases = environment_bases() if self.bases is None else self.bases
         configured = (bases.get(platform) or "").strip().rstrip("/")
         if configured:

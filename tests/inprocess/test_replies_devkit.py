@@ -97,7 +97,10 @@ def test_fakes_record_calls_and_follow_their_script():
 def test_fakes_environment_names_every_platform_base():
     with FakePlatforms() as fakes:
         env = fakes.environment()
-    assert set(env) == {f"APP_BRIDGE_{p.upper()}_API" for p in deliver.PLATFORMS}
+    assert set(env) == {f"APP_BRIDGE_{p.upper()}_API" for p in deliver.PLATFORMS} | {
+        "APP_BRIDGE_REPLY_ALLOWED_HOSTS"
+    }
+    assert env["APP_BRIDGE_REPLY_ALLOWED_HOSTS"] == fakes.url.removeprefix("http://")
     assert env["APP_BRIDGE_SLACK_API"].endswith("/slack/api")
     assert env["APP_BRIDGE_DISCORD_API"].endswith("/discord/api/v10")
 

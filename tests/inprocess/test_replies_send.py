@@ -21,7 +21,7 @@ from bridge.replies.callback import Callback
 from bridge.replies.discord import Discord
 from bridge.replies.github import GitHub
 from bridge.replies.gitlab import GitLab
-from bridge.replies.http import Http, environment_bases, host_port
+from bridge.replies.http import Http, environment_bases, host_port, reply_allowed_hosts
 from bridge.replies.line import REPLY_WINDOW, Line
 from bridge.replies.slack import Slack
 from bridge.replies.telegram import Telegram
@@ -320,6 +320,22 @@ def test_gitlab_issue_note_and_self_hosted_reply_url_is_not_trusted(fakes, sleep
     with pytest.raises(ReplyFailed, match="not a public address"):
         channel.send(target, ok("noted"), Credentials(TOKEN, fakes.base("gitlab")))
     assert len(fakes.calls_for("gitlab")) == 1
+    # unless the operator lists the host: a self-managed GitLab on the office network
+    listed = GitLab(Http(sleep=sleeps.append, reply_hosts=(host_port(fakes.url),)))
+    listed.send(target, ok("noted"), Credentials(TOKEN, fakes.base("gitlab")))
+    assert len(fakes.calls_for("gitlab")) == 2
+    # and then only the listed hosts
+    with pytest.raises(ReplyFailed, match="not in the provider's allowed hosts"):
+        listed.send(target, ok("noted"), Credentials(TOKEN, "https://gitlab.example.com"))
+
+
+def test_reply_allowed_hosts_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("APP_BRIDGE_REPLY_ALLOWED_HOSTS", "git.corp:8443, 10.0.0.5")
+    reply_allowed_hosts.cache_clear()
+    try:
+        assert Http().reply_url_hosts() == ("git.corp:8443", "10.0.0.5")
+    finally:
+        reply_allowed_hosts.cache_clear()
 
 
 def test_api_bases_reply_url_environment_and_default():
@@ -362,7 +378,7 @@ def test_registry_channels_use_the_environment(fakes):
 
 def test_callback_is_signed_per_standard_webhooks(fakes, sleeps):
     host = host_port(fakes.url)
-    channel = Callback(Http(sleep=sleeps.append), allowed_hosts=[host])
+    channel = Callback(Http(sleep=sleeps.append, reply_hosts=(host,)))
     url = fakes.base("callback") + "/results"
     fakes.script("callback", server_error(502))
     outcome = Outcome("slack:Ev01", "succeeded", "42", {"x": 1}, "conv-9", None)
@@ -383,7 +399,7 @@ def test_callback_is_signed_per_standard_webhooks(fakes, sleeps):
 
 
 def test_callback_reply_url_on_loopback_is_refused_without_a_call(fakes, sleeps):
-    channel = Callback(Http(sleep=sleeps.append))
+    channel = Callback(Http(sleep=sleeps.append, reply_hosts=()))
     with pytest.raises(ReplyFailed, match="reply_url"):
         channel.send(
             Target("callback", {}), ok("hi"), Credentials(WH_SECRET, fakes.base("callback"))
@@ -392,7 +408,7 @@ def test_callback_reply_url_on_loopback_is_refused_without_a_call(fakes, sleeps)
 
 
 def test_callback_settings_are_checked():
-    channel = Callback()
+    channel = Callback(Http(reply_hosts=()))
     with pytest.raises(ReplyFailed, match="reply_url"):
         channel.check(Credentials(WH_SECRET, ""))
     with pytest.raises(ReplyFailed, match="reply_token"):
