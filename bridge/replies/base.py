@@ -22,6 +22,10 @@ Note to twoway-core (how the webhook uses a channel; names are stable from this 
    and raises :class:`ReplyFailed` (``str()`` safe to log) when the platform did not take it.
    ``send`` never raises anything else for transport or platform problems.
 
+Process tests: run the plugin with ``devkit.fakes.FakePlatforms().environment()`` — the
+``APP_BRIDGE_<PLATFORM>_API`` bases and ``APP_BRIDGE_REPLY_ALLOWED_HOSTS`` (the fakes' host), so
+a ``reply_url`` of ``fakes.base("callback")`` is reachable although ``reply_url`` is untrusted.
+
 Every method but ``send`` is pure (no I/O) and never raises on odd documents: a body that is not
 the platform's shape gives ``skip`` a reason, and ``preset``/``target`` None.
 """
