@@ -32,6 +32,7 @@ _WEBHOOK_ID = re.compile(r"[\x21-\x7e]{1,256}")
 
 class Callback(PlatformChannel):
     name = "callback"
+    setting_help = "a Standard Webhooks signing secret (whsec_ + base64 of 24-64 random bytes)"
     json_acks = True
 
     def check(self, credentials: Credentials) -> None:
@@ -39,6 +40,7 @@ class Callback(PlatformChannel):
             outbound.check_url(credentials.url, self.http.reply_url_hosts())
         except outbound.WebhookInputError as exc:
             raise ReplyFailed(f"reply_url: {refusal(exc)}") from None
+        self.token(credentials)  # empty: say which setting
         try:
             outbound.validate_secret(credentials.token)
         except outbound.WebhookInputError as exc:
