@@ -26,6 +26,8 @@ Protocols
 - ``extension``    Dify API-based Extension (+ ``moderation``, ``singleflight``)
 - ``webhook``      webhook receiver (+ ``verifiers/`` one module per provider, ``mapping``,
                    ``idempotency``)
+- ``continuation`` deferred webhook runs: signed self-calls through the daemon, single use,
+                   bounded concurrency, fallback memory
 - ``outbound``     signed outbound webhooks for the *Send webhook* tool (and reply calls)
 - ``replies``      reply channels of two-way webhooks, one module per platform (+ presets)
 

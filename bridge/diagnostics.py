@@ -7,6 +7,7 @@ API key.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from html import escape
 
@@ -14,6 +15,7 @@ from werkzeug import Response
 
 from bridge.auth import is_authenticated
 from bridge.call import Call
+from bridge.continuation import FALLBACKS, Fallback
 from bridge.public_url import endpoint_base_url
 from bridge.responses import html_response
 from bridge.routes import ROUTES, Route
@@ -30,6 +32,11 @@ SETTING_NAMES = (
     "webhook_query",
     "webhook_user",
     "webhook_response",
+    "webhook_reply",
+    "reply_token",
+    "reply_url",
+    "run_mode",
+    "self_url",
     "moderation_keywords",
     "moderation_preset_response",
     "moderation_mode",
@@ -108,8 +115,29 @@ _STYLE = (
 )
 
 
+def two_way_note(settings: Settings, fallback: Fallback | None) -> str:
+    """The two-way status: where answers go, and why the last deferred run ran inline."""
+    if settings.webhook_reply == "response":
+        return ""
+    mode = "in the background (continuation)" if settings.deferred else "inside the request"
+    reply = escape(settings.webhook_reply)
+    text = f"<p>Webhook answers go to <code>{reply}</code>, run {mode}.</p>"
+    if fallback is not None:
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(fallback.at))
+        text += (
+            f'<p class="problem">The last background run fell back to running inline '
+            f"({escape(when)}): {escape(fallback.reason)}. Check <code>self_url</code>.</p>"
+        )
+    return text
+
+
 def render_page(
-    *, base: str | None, settings: Settings, raw_settings: dict, authenticated: bool
+    *,
+    base: str | None,
+    settings: Settings,
+    raw_settings: dict,
+    authenticated: bool,
+    fallback: Fallback | None = None,
 ) -> str:
     """The whole HTML page, every dynamic value escaped."""
     rows = setting_statuses(settings, raw_settings, reveal=authenticated)
@@ -144,6 +172,7 @@ def render_page(
         f"<title>App Bridge endpoint</title><style>{_STYLE}</style></head><body>"
         "<h1>App Bridge endpoint</h1>"
         f"<p>Public base URL: <code>{base_text}</code></p>{summary}{auth_note}"
+        f"{two_way_note(settings, fallback)}"
         f"<h2>Routes</h2><table><tr><th>Method</th><th>URL</th><th>Purpose</th></tr>{route_rows}</table>"
         "<h2>Settings</h2><table><tr><th>Setting</th><th>State</th><th>Detail</th></tr>"
         f"{setting_rows}</table>"
@@ -162,5 +191,6 @@ def page(call: Call) -> Response:
         settings=call.settings,
         raw_settings=dict(call.raw_settings),
         authenticated=is_authenticated(call.settings, call.headers),
+        fallback=FALLBACKS.last(call.endpoint_id),
     )
     return html_response(html)
