@@ -24,7 +24,9 @@ from typing import Any
 import yaml
 
 from bridge.routes import ROUTES  # plain data, the same catalogue the plugin serves
-from devkit.daemon import PluginProcess
+from devkit.daemon import REPO_ROOT, PluginProcess
+from devkit.fakes import DEFAULT_PORT as FAKES_PORT
+from devkit.fakes import FakePlatforms
 from devkit.listener import DaemonHandler, listen
 from devkit.workspace import Workspace
 
@@ -32,18 +34,61 @@ DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 
 
 class Bridge:
-    """The runner's state: the plugin process, the workspace and the endpoints."""
+    """The runner's state: the plugin process, the workspace and the endpoints.
 
-    def __init__(self, config_path: Path, root: Path | None = None) -> None:
+    With ``fakes_port`` (``./dev run`` uses 5003; 0 picks a free port) it also serves the fake
+    platform APIs of :mod:`devkit.fakes` and points the plugin at them
+    (``APP_BRIDGE_<PLATFORM>_API``), so two-way endpoints reply somewhere visible; ``$FAKES``
+    in a setting is replaced by the fakes' base URL.
+    """
+
+    def __init__(
+        self, config_path: Path, root: Path | None = None, *, fakes_port: int | None = None
+    ) -> None:
         doc = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
         self.workspace = Workspace.from_yaml(config_path)
+        self.fakes = _fakes(fakes_port) if fakes_port is not None else None
+        fakes_url = self.fakes.url if self.fakes else ""
         self.endpoints: dict[str, dict[str, Any]] = {
-            e["hook_id"]: {"endpoint_id": e["endpoint_id"], "settings": e.get("settings") or {}}
+            e["hook_id"]: {
+                "endpoint_id": e["endpoint_id"],
+                "settings": _with_fakes(e.get("settings") or {}, fakes_url),
+            }
             for e in doc.get("endpoints", [])
         }
-        self.plugin = PluginProcess(self.workspace, root) if root else PluginProcess(self.workspace)
+        env = {}
+        if self.fakes is not None:
+            host = fakes_url.removeprefix("http://")
+            env = {**self.fakes.environment(), "APP_BRIDGE_REPLY_ALLOWED_HOSTS": host}
+        self.plugin = PluginProcess(self.workspace, root or REPO_ROOT, env=env)
         for hook_id, endpoint in self.endpoints.items():
             self.plugin.register(hook_id, endpoint["endpoint_id"], endpoint["settings"])
+
+    def start(self) -> None:
+        if self.fakes is not None:
+            self.fakes.start()
+        self.plugin.start()
+
+    def stop(self) -> None:
+        self.plugin.stop()
+        if self.fakes is not None:
+            self.fakes.stop()
+
+
+def _fakes(port: int) -> FakePlatforms:
+    """The fake platform APIs on ``port``, or on a free port when it is taken."""
+    try:
+        return FakePlatforms(port)
+    except OSError:
+        return FakePlatforms(0)
+
+
+def _with_fakes(settings: dict[str, Any], fakes_url: str) -> dict[str, Any]:
+    if not fakes_url:
+        return settings
+    return {
+        k: v.replace("$FAKES", fakes_url) if isinstance(v, str) else v for k, v in settings.items()
+    }
 
 
 class Handler(DaemonHandler):
@@ -62,11 +107,11 @@ class Handler(DaemonHandler):
 def serve(bridge: Bridge, port: int = 5002, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     """Start the plugin (and the daemon listener it reaches through ``SERVER_PORT``) and
     return the bound (not yet serving) public HTTP server in front of it."""
-    bridge.plugin.start()
+    bridge.start()
     try:
         return listen(bridge.plugin, port, host, Handler)
     except OSError:
-        bridge.plugin.stop()
+        bridge.stop()
         raise
 
 
@@ -81,12 +126,17 @@ def running(bridge: Bridge, port: int = 0) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-        bridge.plugin.stop()
+        bridge.stop()
 
 
 def describe(bridge: Bridge, base: str) -> str:
     """The banner: every endpoint's routes and a curl example."""
-    lines = [f"App Bridge local runner on {base}  (Ctrl-C to stop)", ""]
+    lines = [f"App Bridge local runner on {base}  (Ctrl-C to stop)"]
+    if bridge.plugin.server_port:
+        lines.append(f"daemon listener (the plugin's SERVER_PORT): {bridge.plugin.base_url}")
+    if bridge.fakes is not None:
+        lines.append(f"fake platform APIs for two-way endpoints: {bridge.fakes.url}")
+    lines.append("")
     for hook_id, endpoint in bridge.endpoints.items():
         app_id = (endpoint["settings"].get("app") or {}).get("app_id", "")
         app = bridge.workspace.apps.get(app_id)
@@ -111,10 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=DEMO_CONFIG)
     parser.add_argument("--port", type=int, default=5002)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--fakes-port", type=int, default=FAKES_PORT, help="port of the fake platform APIs"
+    )
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the local runner only listens on loopback")
-    bridge = Bridge(args.config)
+    bridge = Bridge(args.config, fakes_port=args.fakes_port)
     server = serve(bridge, args.port, args.host)
     base = f"http://{args.host}:{server.server_address[1]}"
     print(describe(bridge, base), flush=True)
@@ -129,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.shutdown()
         server.server_close()
-        bridge.plugin.stop()
+        bridge.stop()
     return 0
 
 
