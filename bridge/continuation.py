@@ -275,14 +275,30 @@ def open_self_call(
     return call
 
 
+_CLIENT: httpx.Client | None = None
+_CLIENT_LOCK = threading.Lock()
+
+
+def _client() -> httpx.Client:
+    """One client per process (its TLS context and pool are built once, not per delivery).
+
+    ``trust_env=False``: a daemon's ``HTTP(S)_PROXY`` must not carry a loopback self-call.
+    """
+    global _CLIENT  # noqa: PLW0603 - a lazily built process-wide client
+    with _CLIENT_LOCK:
+        if _CLIENT is None:
+            _CLIENT = httpx.Client(
+                trust_env=False,
+                timeout=httpx.Timeout(HOLD_TIMEOUT, connect=START_TIMEOUT),
+                # one connection per held continuation, closed when it ends
+                limits=httpx.Limits(max_connections=MAX_DEFERRED + 8, max_keepalive_connections=0),
+            )
+        return _CLIENT
+
+
 def _hold(call: SelfCall) -> None:
-    timeout = httpx.Timeout(HOLD_TIMEOUT, connect=START_TIMEOUT)
     try:
-        # trust_env=False: a daemon's HTTP(S)_PROXY must not carry a loopback self-call
-        with (
-            httpx.Client(trust_env=False, timeout=timeout) as client,
-            client.stream("POST", call.url, content=call.body, headers=call.headers) as reply,
-        ):
+        with _client().stream("POST", call.url, content=call.body, headers=call.headers) as reply:
             if reply.status_code != 200:
                 call.failure = f"self_url answered HTTP {reply.status_code}"
                 return
