@@ -64,6 +64,7 @@ def _env_float(name: str, default: float) -> float:
 MAX_DEFERRED = int(_env_float("APP_BRIDGE_MAX_DEFERRED", 32))
 START_TIMEOUT = _env_float("APP_BRIDGE_CONTINUATION_START_TIMEOUT", 2.0)
 HOLD_TIMEOUT = 700.0  # the daemon cuts a request 600 s after its first chunk
+MAX_BODY = 9 * 1024 * 1024  # a continuation body must pass the daemon's 10 MiB cut whole
 RETRY_AFTER = "5"  # seconds, for the 503 beyond MAX_DEFERRED
 _KEY_LABEL = b"app-bridge continuation mac v1"
 _SALT = b"app-bridge/endpoint-api-key"

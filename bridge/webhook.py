@@ -483,6 +483,9 @@ def _start_continuation(job: _TwoWay) -> str:
         "document": job.doc,
     }
     data = dumps(payload).encode()
+    if len(data) > continuation.MAX_BODY:
+        continuation.GATE.leave()
+        return "the delivery is too large to hand to a continuation (the daemon cuts at 10 MiB)"
     headers = {
         "Content-Type": "application/json",
         continuation.HEADER: continuation.sign(call.settings.api_key, data, nonce),
