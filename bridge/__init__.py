@@ -32,7 +32,10 @@ Protocols
 - ``extension``    Dify API-based Extension (+ ``moderation``, ``singleflight``)
 - ``webhook``      webhook receiver (+ ``verifiers/`` one module per provider, ``mapping``,
                    ``idempotency``)
-- ``outbound``     signed outbound webhooks for the *Send webhook* tool
+- ``continuation`` deferred webhook runs: signed self-calls through the daemon, single use,
+                   bounded concurrency, fallback memory
+- ``outbound``     signed outbound webhooks for the *Send webhook* tool (and reply calls)
+- ``replies``      reply channels of two-way webhooks, one module per platform (+ presets)
 
 Storage
 - ``records``      expiring JSON records and buckets, namespaced (injectively) by endpoint;

@@ -16,6 +16,7 @@ Rendered from plain data (:func:`page_model`) so it is testable without HTTP:
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html import escape
@@ -25,6 +26,7 @@ from werkzeug import Response
 
 from bridge.auth import is_authenticated
 from bridge.call import Call
+from bridge.continuation import FALLBACKS, Fallback
 from bridge.gateway import AppKind, input_variables, kind_of_mode
 from bridge.guides import Guide, guide_for
 from bridge.public_url import endpoint_base_url
@@ -365,6 +367,17 @@ def _script_json(value: object) -> str:
     return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def two_way_notice(settings: Settings, fallback: Fallback | None) -> str | None:
+    """Why the last deferred run of a two-way endpoint ran inline, if one did."""
+    if settings.webhook_reply == "response" or fallback is None:
+        return None
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(fallback.at))
+    return (
+        f"The last background run fell back to running inline ({when}): {fallback.reason}. "
+        "Check self_url."
+    )
+
+
 def render(model: PageModel) -> str:
     """The whole HTML page, every dynamic value escaped."""
     base = model.base or BASE_PLACEHOLDER
@@ -522,6 +535,10 @@ def page(call: Call) -> Response:
     mode = call.gateway.mode(app_id) if app_id else None
     parameters: Mapping[str, Any] | None = None
     notices: list[str] = []
+    if authenticated:
+        notice = two_way_notice(call.settings, FALLBACKS.last(call.endpoint_id))
+        if notice is not None:
+            notices.append(notice)
     if authenticated and app_id:
         try:
             parameters = call.gateway.parameters(app_id)

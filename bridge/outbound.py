@@ -51,6 +51,11 @@ same pinned requests, but its proxy and TLS settings are the caller's responsibi
 Errors returned to the app are generic (``connection failed``, ``timed out``, ``could not resolve
 the host``): no errno or exception text, so the tool cannot be used to probe ports.
 
+Reply channels (``bridge.replies``, SPEC §6.1) use the same client: :func:`send_signed_body` signs
+a body of their own shape (the ``callback`` channel), :func:`send_request` makes an unsigned
+platform API call (any method, the caller's headers); an operator-set API base is trusted by
+passing its exact ``host:port`` as ``allowed_hosts``.
+
 Redirects are not followed (a redirect could lead past the allowed hosts). Logs name the host,
 the attempt and the status only: never the secret, the URL path/query or the payload.
 """
@@ -66,7 +71,7 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -84,6 +89,21 @@ from bridge.body import MAX_DEPTH, check_value
 from bridge.errors import BridgeError
 
 logger = logging.getLogger(__name__)
+
+
+class _HostOnly(logging.Filter):
+    """httpx logs every request's full URL at INFO; paths and queries may hold secrets (a
+    Telegram bot token, a Discord interaction token, a webhook URL's key): keep the host."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) > 1:
+            url = record.args[1]
+            if isinstance(url, httpx.URL):
+                record.args = (record.args[0], f"{url.scheme}://{url.host}/…", *record.args[2:])
+        return True
+
+
+logging.getLogger("httpx").addFilter(_HostOnly())
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
 MIN_SECRET_BYTES = 24  # the spec: secrets SHOULD be 24 to 64 bytes
@@ -601,19 +621,139 @@ def send_signed(
 
     Also raises WebhookInputError, before anything is sent, when the host resolves to a
     non-public address that the allowed hosts do not name exactly (see the module docstring).
+    ``timeout`` bounds each attempt as a whole, ``deadline`` the whole delivery.
     """
+    check_url(url, allowed_hosts)  # first, as before: the URL is the likeliest mistake
+    event_type = check_event_type(event_type)
+    body = envelope(event_type, parse_payload(payload))
+    return send_signed_body(
+        url,
+        body,
+        secret,
+        webhook_id=check_webhook_id(idempotency_key),
+        timeout=timeout,
+        max_attempts=max_attempts,
+        backoff=backoff,
+        client=client,
+        allowed_hosts=allowed_hosts,
+        sleep=sleep,
+        deadline=deadline,
+    )
+
+
+def send_signed_body(
+    url: str,
+    body: str,
+    secret: str,
+    *,
+    webhook_id: str,
+    timeout: float = 10.0,
+    max_attempts: int = 4,
+    backoff: float = 0.5,
+    client: httpx.Client | None = None,
+    allowed_hosts: str | Iterable[str] | None = None,
+    sleep: Callable[[float], None] | None = None,
+    deadline: float = DEFAULT_DEADLINE,
+) -> Delivery:
+    """Like :func:`send_signed`, for a JSON ``body`` of the caller's own shape (no envelope).
+
+    Used by the ``callback`` reply channel (SPEC §6.1): same signing, retries and SSRF guard.
+    """
+    target, rules = _destination(url, allowed_hosts)
+    webhook = Webhook(validate_secret(secret))
+    webhook_id = check_webhook_id(webhook_id)
+    return _deliver(
+        target,
+        rules,
+        "POST",
+        body.encode("utf-8"),
+        lambda: signed_headers(webhook, webhook_id, body),
+        webhook_id=webhook_id,
+        timeout=timeout,
+        max_attempts=max_attempts,
+        backoff=backoff,
+        client=client,
+        sleep=sleep,
+        deadline=deadline,
+    )
+
+
+def send_request(
+    method: str,
+    url: str,
+    content: bytes,
+    headers: Mapping[str, str],
+    *,
+    timeout: float = 10.0,
+    max_attempts: int = 4,
+    backoff: float = 0.5,
+    client: httpx.Client | None = None,
+    allowed_hosts: str | Iterable[str] | None = None,
+    sleep: Callable[[float], None] | None = None,
+    deadline: float = DEFAULT_DEADLINE,
+) -> Delivery:
+    """One unsigned request (a platform API call of a reply channel) with the same retries,
+    timeouts and SSRF guard as :func:`send_signed`. ``headers`` are sent as given (plus a
+    ``user-agent`` unless one is given); ``webhook_id`` of the result is empty.
+    """
+    target, rules = _destination(url, allowed_hosts)
+    fixed = {"user-agent": user_agent(), **{k.lower(): v for k, v in headers.items()}}
+    return _deliver(
+        target,
+        rules,
+        method,
+        content,
+        lambda: fixed,
+        webhook_id="",
+        timeout=timeout,
+        max_attempts=max_attempts,
+        backoff=backoff,
+        client=client,
+        sleep=sleep,
+        deadline=deadline,
+    )
+
+
+def signed_headers(webhook: Webhook, webhook_id: str, body: str) -> dict[str, str]:
+    """Standard Webhooks headers for one attempt (a fresh timestamp and signature)."""
+    now = datetime.now(UTC)
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": webhook.sign(webhook_id, now, body),
+        "content-type": "application/json",
+        "user-agent": user_agent(),
+    }
+
+
+def _destination(
+    url: str, allowed_hosts: str | Iterable[str] | None
+) -> tuple[_Target, tuple[_HostRule, ...]]:
     url = check_url(url, allowed_hosts)
     rules = parse_hosts(allowed_hosts)
     target = _Target.parse(url)
     if rules and not any(rule.matches(target.host, target.port) for rule in rules):
         # httpx reads the host differently from urlsplit (IDNA 2008 vs 2003): be strict
         raise WebhookInputError(f"host {target.host!r} is not in the provider's allowed hosts")
-    event_type = check_event_type(event_type)
-    data = parse_payload(payload)
-    webhook = Webhook(validate_secret(secret))
-    webhook_id = check_webhook_id(idempotency_key)
+    return target, rules
+
+
+def _deliver(
+    target: _Target,
+    rules: tuple[_HostRule, ...],
+    method: str,
+    content: bytes,
+    make_headers: Callable[[], Mapping[str, str]],
+    *,
+    webhook_id: str,
+    timeout: float,
+    max_attempts: int,
+    backoff: float,
+    client: httpx.Client | None,
+    sleep: Callable[[float], None] | None,
+    deadline: float,
+) -> Delivery:
     attempts_allowed = max(1, min(int(max_attempts), MAX_ATTEMPTS))
-    body = envelope(event_type, data)
     wait = sleep if sleep is not None else time.sleep
     own_client = client is None
     http = client or httpx.Client(
@@ -622,7 +762,7 @@ def send_signed(
         trust_env=False,  # no proxy: it would resolve the host again, defeating the pinning
         verify=httpx.create_ssl_context(),  # still honours SSL_CERT_FILE / SSL_CERT_DIR
     )
-    sender = _Sender(http, target, rules, webhook, webhook_id, body)
+    sender = _Sender(http, target, rules, method, content, make_headers)
     ends = time.monotonic() + max(0.0, deadline)
     try:
         attempt = _Attempt()
@@ -689,12 +829,12 @@ class _Sender:
     http: httpx.Client
     target: _Target
     rules: tuple[_HostRule, ...]
-    webhook: Webhook
-    webhook_id: str
-    body: str
+    method: str
+    content: bytes
+    make_headers: Callable[[], Mapping[str, str]]  # per attempt (fresh signature timestamps)
 
     def attempt(self, count: int, limit: float, previous: _Attempt) -> _Attempt:
-        """Resolve, check and POST once (within ``limit`` seconds); the first attempt raises
+        """Resolve, check and send once (within ``limit`` seconds); the first attempt raises
         :class:`WebhookInputError` for a non-public destination (nothing was sent)."""
         try:
             addresses = self.target.addresses(self.rules)
@@ -705,22 +845,17 @@ class _Sender:
             raise _Rebound(replace(previous, error=str(exc), retry=False)) from None
         except OSError:
             return _Attempt(error="could not resolve the host", retry=True)
-        now = datetime.now(UTC)
-        headers = {
-            "webhook-id": self.webhook_id,
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": self.webhook.sign(self.webhook_id, now, self.body),
-            "content-type": "application/json",
-            "user-agent": user_agent(),
-        }
-        content = self.body.encode("utf-8")
+        headers = dict(self.make_headers())
         attempt = _Attempt()
         ends = time.monotonic() + limit
         for index, address in enumerate(addresses):
             left = ends - time.monotonic()
             if left <= 0:
                 break
-            attempt = _post(self.http, self.target, address, content, headers, timeout=left)
+            attempt = _post(
+                self.http, self.target, address, self.content, headers,
+                timeout=left, method=self.method,
+            )  # fmt: skip
             if not attempt.refused or index == len(addresses) - 1:
                 break
         return attempt
@@ -747,6 +882,7 @@ def _post(
     headers: dict[str, str],
     *,
     timeout: float,
+    method: str = "POST",
 ) -> _Attempt:
     """One attempt at one address; never raises for transport problems.
 
@@ -757,7 +893,7 @@ def _post(
         with (
             _time_limit(timeout),
             http.stream(
-                "POST",
+                method,
                 url,
                 content=content,
                 headers={**headers, **host_header},

@@ -32,11 +32,16 @@ VERIFICATION_SCHEMES = (
     "meta",
 )
 WEBHOOK_RESPONSES = ("dify", "outputs", "text")
+# where a webhook's answer goes (SPEC §6.1); every value but "response" is a reply channel
+WEBHOOK_REPLIES = (
+    "response", "slack", "discord", "telegram", "line", "whatsapp", "github", "gitlab", "callback",
+)  # fmt: skip
+RUN_MODES = ("auto", "inline", "deferred")
 MODERATION_MODES = ("keywords", "app", "keywords_and_app")
 DEFAULT_MODEL_NAME = "app-bridge"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
-SECRET_SETTINGS = frozenset({"api_key", "webhook_secret", "webhook_token"})
+SECRET_SETTINGS = frozenset({"api_key", "webhook_secret", "webhook_token", "reply_token"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +71,19 @@ class Settings:
     model_name: str = DEFAULT_MODEL_NAME
     cors_allowed_origins: tuple[str, ...] = ()
     selects: tuple[str, ...] = ()  # the select settings parsed (for require_selects)
+    webhook_reply: str = "response"
+    reply_token: str = ""
+    reply_url: str = ""
+    run_mode: str = "auto"
+    self_url: str = ""
     problems: tuple[Problem, ...] = field(default=())
+
+    @property
+    def deferred(self) -> bool:
+        """Whether a webhook delivery is acknowledged first and run in a continuation."""
+        if self.run_mode == "auto":
+            return self.webhook_reply != "response"
+        return self.run_mode == "deferred"
 
     def problem(self, name: str) -> Problem | None:
         return next((p for p in self.problems if p.name == name), None)
@@ -245,9 +262,44 @@ def parse_settings(raw: Mapping | None) -> Settings:
         cors_allowed_origins=tuple(
             o.rstrip("/") for o in _split(c.text("cors_allowed_origins"), ",\n ")
         ),
+        **_reply_settings(c),
         selects=tuple(c.selects),  # after every c.select() above
         problems=tuple(c.problems),
     )
+
+
+_NO_TOKEN_NEEDED = frozenset({"response", "discord"})
+
+
+def _reply_settings(c: _Collector) -> dict[str, str]:
+    """``webhook_reply``, ``reply_token``, ``reply_url``, ``run_mode``, ``self_url`` (§6.1)."""
+    reply = c.select("webhook_reply", WEBHOOK_REPLIES)
+    token = c.text("reply_token")
+    url = c.text("reply_url")
+    run_mode = c.select("run_mode", RUN_MODES)
+    self_url = c.text("self_url").rstrip("/")
+    if reply not in _NO_TOKEN_NEEDED and not token:
+        c.problems.append(Problem("reply_token", f"is required for webhook_reply '{reply}'."))
+    if reply == "callback" and not url:
+        c.problems.append(Problem("reply_url", "is required for webhook_reply 'callback'."))
+    for name, value in (("reply_url", url), ("self_url", self_url)):
+        if value and not value.lower().startswith(("http://", "https://")):
+            c.problems.append(Problem(name, "must be an http:// or https:// URL."))
+    if run_mode == "deferred" and reply == "response":
+        c.problems.append(
+            Problem(
+                "run_mode",
+                "'deferred' needs a webhook_reply other than 'response': "
+                "a background run has no HTTP response to answer in.",
+            )
+        )
+    return {
+        "webhook_reply": reply,
+        "reply_token": token,
+        "reply_url": url,
+        "run_mode": run_mode,
+        "self_url": self_url,
+    }
 
 
 __all__ = ["BridgeError", "Problem", "Settings", "coerce_bool", "parse_settings"]

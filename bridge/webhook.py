@@ -6,6 +6,14 @@ failure, before anything is parsed), answer provider handshakes (Slack
 delivery (``bridge.idempotency``), map the payload to the app's inputs
 (``bridge.mapping``), continue the external user's conversation for chat-type apps, run the
 app and answer per ``webhook_response``.
+
+Two-way (SPEC §6.1, ``webhook_reply`` ≠ ``response``): the reply channel
+(:mod:`bridge.replies`) may skip the delivery (bot messages, edits…), extracts a preset
+mapping and the reply target; with a deferred ``run_mode`` the delivery is recorded as
+accepted and handed to a continuation (:mod:`bridge.continuation`, the hidden
+``POST /_continue`` route served by :func:`resume`), and the platform gets the channel's ack.
+The continuation runs the app and posts the outcome with ``channel.send``. When the
+continuation cannot start, the run happens inline and the diagnostics page says why.
 """
 
 from __future__ import annotations
@@ -16,12 +24,13 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 from werkzeug import Response
 
-from bridge import verifiers
+from bridge import continuation, replies, verifiers
 from bridge.aggregate import PAUSED_TEXT, Aggregator, answer_text, is_paused
 from bridge.auth import keys_match
 from bridge.body import BODY_LIMIT, NotJson, check_text, decode_text, parse_json, raw_body
@@ -38,10 +47,12 @@ from bridge.errors import (
 from bridge.gateway import AppFailure, AppKind, Reason, RunRequest, input_variables
 from bridge.idempotency import FLIGHTS, REPLAY_HEADER, Deliveries, StoredResponse
 from bridge.idempotency import fingerprint as idempotency_fingerprint
-from bridge.mapping import Mapped, check_mapped_size, map_request
+from bridge.mapping import Mapped, as_text, check_mapped_size, coerce, map_request, search
+from bridge.public_url import endpoint_base_url
 from bridge.records import Records
+from bridge.replies.base import FAILED, PAUSED, SUCCEEDED, message
 from bridge.responses import body_response, dumps, json_response
-from bridge.slots import BucketStore, StorageFull
+from bridge.slots import BucketStore, SlotStore, StorageFull
 from bridge.verifiers.base import Secrets, SignedRequest, VerificationFailed
 
 logger = logging.getLogger(__name__)
@@ -159,6 +170,8 @@ def receive(call: Call) -> Response:
         return handshake
     call.settings.require("app", "webhook_inputs", "webhook_query", "webhook_user")
     call.settings.require_selects()
+    if call.settings.webhook_reply != "response":
+        return _two_way(call, signed, body, body_bytes)
     delivery = _delivery_key(scheme, signed, body)
     if not delivery:
         return _respond(_for_sender(scheme, body, _run(call, signed, body)))
@@ -190,12 +203,7 @@ def receive(call: Call) -> Response:
         return response
 
     response = replayed or FLIGHTS.run(f"{call.records.namespace}\x00{delivery}", first_run)
-    if bound and response.fingerprint != fingerprint:
-        raise BridgeError(
-            422,
-            "idempotency_key_reused",
-            "This Idempotency-Key was already used for a different request.",
-        )
+    _check_fingerprint(response, fingerprint, bound=bound)
     return _respond(response, replay=not fresh)
 
 
@@ -291,6 +299,17 @@ def _safe[T](action: Any) -> T | None:
         return None
 
 
+def _check_fingerprint(response: StoredResponse, fingerprint: str, *, bound: bool) -> None:
+    """An ``Idempotency-Key`` names one request: reused for another one, it is a 422. (A
+    provider's delivery id names the delivery, whatever its retries look like.)"""
+    if bound and response.fingerprint != fingerprint:
+        raise BridgeError(
+            422,
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used for a different request.",
+        )
+
+
 def _respond(stored: StoredResponse, *, replay: bool = False) -> Response:
     response = body_response(stored.body, status=stored.status, content_type=stored.content_type)
     if replay:
@@ -332,8 +351,12 @@ def _run(
         result, kind = _run_app(call, mapped, controls, body)
         return _render(call.settings.webhook_response, result, kind)
     except BridgeError as error:
-        payload = {"code": error.code, "message": error.message, "status": error.status}
-        return StoredResponse(error.status, "application/json", dumps(payload).encode())
+        return _error_response(error)
+
+
+def _error_response(error: BridgeError) -> StoredResponse:
+    payload = {"code": error.code, "message": error.message, "status": error.status}
+    return StoredResponse(error.status, "application/json", dumps(payload).encode())
 
 
 def _run_app(
@@ -424,3 +447,304 @@ def _render(mode: str, result: Mapping[str, Any], kind: AppKind) -> StoredRespon
             outputs = {"answer": result.get("answer", "")}
         return StoredResponse(200, "application/json", dumps(outputs).encode())
     return StoredResponse(200, "application/json", dumps(result).encode())
+
+
+# -- two-way: acknowledge now, run in a continuation, reply on the platform (SPEC §6.1) -------
+
+
+class _Busy(BridgeError):
+    """More deferred runs than :data:`bridge.continuation.GATE` allows: 503 + Retry-After."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            503,
+            "too_many_deferred_runs",
+            "Too many deliveries are running in the background; retry shortly.",
+        )
+
+
+def _credentials(call: Call) -> replies.Credentials:
+    return replies.Credentials(call.settings.reply_token, call.settings.reply_url)
+
+
+def _channel(call: Call) -> replies.Channel:
+    call.settings.require("reply_token", "reply_url", "self_url")
+    channel = replies.channel(call.settings.webhook_reply)
+    try:
+        channel.check(_credentials(call))
+    except replies.ReplyFailed as failure:
+        raise BridgeError(503, "invalid_setting", str(failure)) from None
+    return channel
+
+
+def _ack_response(ack: replies.Ack, fingerprint: str = "") -> StoredResponse:
+    return StoredResponse(ack.status, ack.content_type or "text/plain", ack.body, fingerprint)
+
+
+@dataclass(frozen=True, slots=True)
+class _TwoWay:
+    """One delivery bound for a reply channel."""
+
+    call: Call
+    channel: replies.Channel
+    target: replies.Target
+    doc: dict[str, Any]
+    delivery: str  # namespaced delivery key
+    fingerprint: str
+
+    @property
+    def shown_id(self) -> str:
+        return self.delivery.split(":", 1)[-1]
+
+
+def _two_way(call: Call, signed: SignedRequest, body: Any, body_bytes: bytes) -> Response:
+    """A delivery whose answer goes to a reply channel."""
+    channel = _channel(call)
+    doc = document(signed, body, call.path, call.settings.webhook_signature_header)
+    reason = channel.skip(doc)
+    target = channel.target(doc) if reason is None else None
+    if target is None:  # nothing to run for, or nowhere to reply to
+        return _respond(_ack_response(channel.ignored(reason or "nowhere to reply")))
+    scheme = call.settings.webhook_verification
+    # a sender without a delivery id (a plain callback) is deduplicated by its body
+    delivery = _delivery_key(scheme, signed, body)
+    if not delivery:
+        delivery = f"body:{hashlib.sha256(body_bytes).hexdigest()}"
+    bound = delivery.startswith(KEY_SOURCE)
+    fingerprint = idempotency_fingerprint(body_bytes, None) if bound else ""
+    job = _TwoWay(call, channel, target, doc, delivery, fingerprint)
+    deliveries = Deliveries(call.records)
+    fresh = []
+
+    def first_run() -> StoredResponse:
+        known = deliveries.known(delivery)  # a copy this process accepted meanwhile
+        if known is not None:
+            return known
+        fresh.append(True)
+        response = _accept(job)
+        _safe(lambda: deliveries.remember(delivery, response))  # accepted: before the ack
+        return response
+
+    try:
+        replayed = _safe(lambda: deliveries.replay(delivery))
+        flight = f"{call.records.namespace}\x00{delivery}"
+        response = replayed or FLIGHTS.run(flight, first_run)
+    except _Busy as busy:
+        answer = _respond(_error_response(busy))
+        answer.headers["Retry-After"] = continuation.RETRY_AFTER
+        return answer
+    _check_fingerprint(response, fingerprint, bound=bound)
+    return _respond(response, replay=not fresh)
+
+
+def _accept(job: _TwoWay) -> StoredResponse:
+    """Hand the delivery to a continuation and return the ack; else run it inline."""
+    if not job.call.settings.deferred:
+        return _inline(job)
+    if not continuation.GATE.enter():
+        raise _Busy
+    reason = _start_continuation(job)
+    if not reason:
+        return _ack_response(job.channel.ack(job.shown_id), job.fingerprint)
+    continuation.FALLBACKS.record(job.call.endpoint_id, reason)
+    logger.warning("deferred run fell back to inline: %s", reason)
+    return _inline(job)
+
+
+def _self_url(call: Call) -> str:
+    if call.settings.self_url:
+        return call.settings.self_url
+    hook_id = (call.headers.get("Dify-Hook-Id") or "").strip()
+    return continuation.default_self_url(hook_id)
+
+
+def _start_continuation(job: _TwoWay) -> str:
+    """Open the self-call; "" once the continuation confirmed it started, else why not.
+
+    The concurrency gate is left when no continuation is left running.
+    """
+    call = job.call
+    base = _self_url(call)
+    if not base:
+        continuation.GATE.leave()
+        return "no self_url and no SERVER_PORT in the plugin's environment"
+    nonce = continuation.new_nonce()
+    payload = {
+        "v": 1,
+        "delivery": job.delivery,
+        "channel": job.channel.name,
+        "target": job.target.to_json(),
+        "document": job.doc,
+    }
+    data = dumps(payload).encode()
+    if len(data) > continuation.MAX_BODY:
+        continuation.GATE.leave()
+        return "the delivery is too large to hand to a continuation (the daemon cuts at 10 MiB)"
+    headers = {
+        "Content-Type": "application/json",
+        continuation.HEADER: continuation.sign(call.settings.api_key, data, nonce),
+    }
+    public = endpoint_base_url(call.headers, call.path)
+    if public:
+        headers["Dify-Hook-Url"] = public + continuation.ROUTE  # carried forward
+    continuation.LEDGER.mint(nonce)
+    held = continuation.open_self_call(
+        base + continuation.ROUTE, data, headers, continuation.GATE.leave
+    )
+    if held.wait_started(continuation.START_TIMEOUT):
+        return ""
+    if not held.failure and not continuation.LEDGER.cancel(nonce):
+        return ""  # claimed meanwhile: the continuation runs; its first line is on its way
+    continuation.LEDGER.cancel(nonce)
+    if held.failure:
+        return held.failure
+    return f"the continuation did not start within {continuation.START_TIMEOUT:g} s"
+
+
+def _inline(job: _TwoWay) -> StoredResponse:
+    """Run now, inside this request: reply on the platform and answer in the response."""
+    outcome, rendered = _execute(job.call, job.channel, job.doc, job.shown_id)
+    if job.channel.name == "discord":  # the interaction's own response is the reply (type 4)
+        content = message(outcome)[:2000]
+        body = dumps({"type": 4, "data": {"content": content}}).encode()
+        return StoredResponse(200, "application/json", body, job.fingerprint)
+    _send(job.channel, job.target, outcome, _credentials(job.call))
+    return StoredResponse(rendered.status, rendered.content_type, rendered.body, job.fingerprint)
+
+
+def _send(
+    channel: replies.Channel,
+    target: replies.Target,
+    outcome: replies.Outcome,
+    credentials: replies.Credentials,
+) -> bool:
+    try:
+        channel.send(target, outcome, credentials)
+    except replies.ReplyFailed as failure:
+        logger.warning("reply on %s failed: %s", channel.name, failure)
+        return False
+    return True
+
+
+def _execute(
+    call: Call, channel: replies.Channel, doc: dict[str, Any], delivery_id: str
+) -> tuple[replies.Outcome, StoredResponse]:
+    """Run the app for ``doc``: the channel's outcome and the ``webhook_response`` rendering."""
+    body = doc.get("body")
+    try:
+        controls = input_variables(call.gateway.parameters(call.settings.app_id))
+        mapped = _mapped(call, channel, doc, controls)
+        result, kind = _run_app(call, mapped, controls, body)
+    except BridgeError as error:
+        outcome = replies.Outcome(delivery_id, FAILED, error=error.message)
+        return outcome, _error_response(error)
+    conversation_id = result.get("conversation_id")
+    data = result.get("data") if kind is AppKind.WORKFLOW else None
+    outputs = (data or {}).get("outputs") if isinstance(data, dict) else None
+    if is_paused(result):  # a Human Input node waits: the platform is told so
+        outcome = replies.Outcome(delivery_id, PAUSED, "", outputs, conversation_id)
+        return outcome, StoredResponse(200, "application/json", dumps(result).encode())
+    try:
+        rendered = _render(call.settings.webhook_response, result, kind)
+        answer = answer_text(result)
+    except BridgeError as error:
+        outcome = replies.Outcome(delivery_id, FAILED, error=error.message)
+        return outcome, _error_response(error)
+    if outputs is None and kind is not AppKind.WORKFLOW:
+        outputs = {"answer": answer}
+    outcome = replies.Outcome(delivery_id, SUCCEEDED, answer, outputs, conversation_id)
+    return outcome, rendered
+
+
+def _mapped(
+    call: Call, channel: replies.Channel, doc: dict[str, Any], controls: list[dict[str, Any]]
+) -> Mapped:
+    """The channel's preset, with explicit ``webhook_*`` mappings winning (SPEC §6.1)."""
+    settings = call.settings
+    preset = channel.preset(doc)
+    if preset is None or settings.webhook_inputs:
+        mapped = map_request(settings, doc, controls)
+        if preset is None:
+            return mapped
+        inputs = mapped.inputs
+    else:
+        declared = {c["variable"]: c for c in controls}
+        inputs = {
+            k: coerce(k, v, declared.get(k))
+            for k, v in preset.inputs.items()
+            if k in declared or not declared
+        }
+        if "payload" in declared and doc.get("body") is not None:
+            inputs.setdefault("payload", as_text(doc.get("body")))
+        query_variable = settings.query_variable or "query"
+        for name, control in declared.items():
+            missing = inputs.get(name) in (None, "") and name != query_variable
+            if control.get("required") and missing:
+                raise BridgeError(400, "invalid_param", f"input '{name}' is required by the app.")
+    query = (
+        as_text(search("webhook_query", settings.webhook_query, doc))
+        if settings.webhook_query
+        else preset.query
+    )
+    user = (
+        as_text(search("webhook_user", settings.webhook_user, doc))
+        if settings.webhook_user
+        else preset.conversation_key or ""
+    )
+    return Mapped(dict(inputs), query, user.strip(), "")
+
+
+def _claim(call: Call) -> None:
+    """Refuse unless the continuation is genuine, fresh and used for the first time."""
+    nonce = continuation.verify(
+        call.settings.api_key, call.headers.get(continuation.HEADER), call.body
+    )
+    if not continuation.LEDGER.knows(nonce) and not _first_use_elsewhere(call, nonce):
+        raise continuation.Refused("continuation already used")
+    if not continuation.LEDGER.claim(nonce):
+        raise continuation.Refused("continuation already used or cancelled")
+
+
+def _continued_job(call: Call) -> _TwoWay:
+    payload = json.loads(call.body)
+    channel = replies.channel(str(payload["channel"]))
+    doc = payload["document"]
+    if not isinstance(doc, dict) or channel.name != call.settings.webhook_reply:
+        raise ValueError("continuation does not match this endpoint")
+    target = replies.Target.from_json(payload["target"])
+    return _TwoWay(call, channel, target, doc, str(payload["delivery"]), "")
+
+
+def resume(call: Call) -> Response:
+    """``POST /_continue``: a signed, fresh, unused continuation runs its delivery."""
+    try:
+        _claim(call)
+        job = _continued_job(call)
+    except continuation.Refused as refused:
+        raise unauthorized(f"Continuation refused: {refused}") from None
+    except (ValueError, KeyError, TypeError):
+        raise unauthorized("Continuation refused: malformed continuation") from None
+
+    def run() -> Any:
+        yield continuation.STARTED  # the original request acks on this line
+        try:
+            outcome, _ = _execute(call, job.channel, job.doc, job.shown_id)
+            sent = _send(job.channel, job.target, outcome, _credentials(call))
+            yield f"{outcome.status} {'replied' if sent else 'reply failed'}\n".encode()
+        except Exception as exc:  # noqa: BLE001 - a stream must end cleanly
+            logger.error("continuation failed: %s", describe_exception(exc))  # noqa: TRY400
+            yield b"failed\n"
+
+    return Response(run(), status=200, content_type="text/plain; charset=utf-8")
+
+
+NONCES_SEEN = 256  # slots for nonces minted by other instances (60 s window, bounded)
+
+
+def _first_use_elsewhere(call: Call, nonce: str) -> bool:
+    """A nonce another instance minted: record it in storage; False if already there."""
+    seen = SlotStore(call.records, continuation.NONCE_KIND, slots=NONCES_SEEN, ttl=300.0)
+    if _safe(lambda: seen.get(nonce)) is not None:
+        return False
+    _safe(lambda: seen.put(nonce, 1))
+    return True

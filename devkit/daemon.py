@@ -12,6 +12,18 @@ into the body. Like the daemon's ``bufio.Scanner``, it kills the plugin when a s
 and its newline do not fit in 5 MiB (``PLUGIN_RUNTIME_MAX_BUFFER_SIZE``), and like the real
 daemon (``InvokeEndpoint`` at bdb5642, docs/real-daemon.md) it drops every chunk after the
 first when the plugin's ``end`` had already arrived by the time the first chunk was handed on.
+
+Sessions live as the daemon's do (daemon-notes §A(1)): each request is a new
+:class:`Session`; it ends when the plugin sends ``end`` or ``error``, when the execution
+timeout passes, or when the HTTP client disconnects (:meth:`Session.close`). After that the
+session's backwards invocations get no answer: new ones are recorded in
+:attr:`PluginProcess.dropped` and never answered, answers still in flight are not written.
+
+The emulator also serves the daemon's HTTP listener on loopback (:mod:`devkit.listener`)
+and passes its port to the plugin as ``SERVER_PORT``, as Dify's local runtime does, so the
+plugin can call its own endpoints (``http://127.0.0.1:$SERVER_PORT/e/<hook_id>/…``). It
+knows each hook's endpoint id and settings from :meth:`PluginProcess.register` or from the
+last request sent for that hook.
 """
 
 from __future__ import annotations
@@ -26,7 +38,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
+from devkit.listener import PluginCrashed, listen
 from devkit.responses import EndpointResponse, collect
 from devkit.wire import (
     backwards_response_message,
@@ -117,24 +131,74 @@ class Workers:
             inbox.put(None)
 
 
-class PluginCrashed(RuntimeError):
-    """The plugin process exited or was killed while a request was in flight."""
-
-
 class _Closed:
     """Sentinel put on every session queue when the process is gone."""
+
+
+class _Ended:
+    """Sentinel put on a session's queue when the session ends from the daemon's side."""
 
 
 class StreamedReply:
     """An endpoint response as the daemon relays it: status, headers, then chunks."""
 
-    def __init__(self, status: int, headers: dict[str, str], chunks: Iterator[bytes]) -> None:
+    def __init__(
+        self,
+        status: int,
+        headers: dict[str, str],
+        chunks: Iterator[bytes],
+        session: Session | None = None,
+    ) -> None:
         self.status = status
         self.headers = headers
         self.chunks = chunks
+        self.session = session
+
+    @property
+    def cut(self) -> bool:
+        """The session ended before the plugin finished the body (client gone, timeout)."""
+        return self.session is not None and self.session.end_reason not in ("", "end", "error")
+
+    def close(self, reason: str = "client disconnected") -> None:
+        """The HTTP client went away: end the session as the daemon does."""
+        if self.session is not None:
+            self.session.close(reason)
 
     def collect(self) -> EndpointResponse:
         return collect(self.status, self.headers, self.chunks)
+
+
+class Session:
+    """One endpoint request's session, from the request line to its end."""
+
+    def __init__(self, process: PluginProcess, request: dict) -> None:
+        self.process = process
+        self.request = request
+        self.id: str = request["session_id"]
+        self.inbox: queue.Queue = queue.Queue()
+        self.ended = threading.Event()
+        self.end_reason = ""
+        self.lock = threading.Lock()  # orders "ended?" checks against answers being written
+
+    def put(self, message: object) -> None:
+        """Deliver a plugin message (or a sentinel) to this session's reader."""
+        self.inbox.put(message)
+
+    @property
+    def ended_by_client(self) -> bool:
+        return self.end_reason == "client disconnected"
+
+    def close(self, reason: str = "client disconnected") -> None:
+        """End the session from the daemon's side (client disconnect, timeout)."""
+        self.process._end(self, reason)
+
+    def reply(self) -> StreamedReply:
+        """Block until status and headers are known (the first body chunk), like the daemon."""
+        deadline = time.monotonic() + self.process.execution_timeout
+        ended = (lambda: _end_queued(self.inbox)) if self.process.daemon_cut else (lambda: False)
+        reply = self.process._relay(self.process._session_messages(self, deadline), ended=ended)
+        reply.session = self
+        return reply
 
 
 class PluginProcess:
@@ -150,6 +214,7 @@ class PluginProcess:
         execution_timeout: float = EXECUTION_TIMEOUT,
         entrypoint: str = "main",
         daemon_cut: bool = True,
+        listen_http: bool = True,
     ) -> None:
         self.workspace = workspace
         self.root = root
@@ -165,17 +230,25 @@ class PluginProcess:
         self.stderr_tail: deque[str] = deque(maxlen=200)
         self.longest_line = 0  # bytes, newline included, of the longest stdout line read
         self._proc: subprocess.Popen[bytes] | None = None
-        self._sessions: dict[str, queue.Queue] = {}
+        self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
         self._stdin_lock = FifoLock()
         self._ready = threading.Event()
         self._readers: list[threading.Thread] = []
         self._workers = Workers()
+        self.listen = listen_http
+        self.endpoints: dict[str, tuple[str, dict]] = {}  # hook id -> (endpoint id, settings)
+        self.opened: list[str] = []  # session ids, in the order requests arrived
+        self.ended_sessions: dict[str, str] = {}  # session id -> why it ended
+        self.dropped: list[dict] = []  # backwards invocations no one answered
+        self._http: Any = None
+        self.server_port: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> PluginProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DIFY_")}
-        env.update({"INSTALL_METHOD": "local", "PYTHONUNBUFFERED": "1", **self.extra_env})
+        env.update({"INSTALL_METHOD": "local", "PYTHONUNBUFFERED": "1", **self._listen()})
+        env.update(self.extra_env)
         self._proc = subprocess.Popen(
             [self.python, "-m", self.entrypoint],
             cwd=self.root,
@@ -206,6 +279,7 @@ class PluginProcess:
         return self
 
     def stop(self) -> None:
+        self._stop_listening()
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -232,6 +306,36 @@ class PluginProcess:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    # -- the daemon's HTTP listener (SERVER_PORT) ----------------------------------
+    def _listen(self) -> dict[str, str]:
+        """Bind the loopback listener before the plugin starts; its port is SERVER_PORT."""
+        if not self.listen or self._http is not None:
+            return {"SERVER_PORT": str(self.server_port)} if self.server_port else {}
+        self._http = listen(self)
+        self.server_port = int(self._http.server_address[1])
+        threading.Thread(
+            target=self._http.serve_forever, name="daemon-listener", daemon=True
+        ).start()
+        return {"SERVER_PORT": str(self.server_port)}
+
+    def _stop_listening(self) -> None:
+        server, self._http = self._http, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        self.server_port = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<SERVER_PORT>``: the daemon listener the plugin can call."""
+        if not self.server_port:
+            raise RuntimeError("the emulator is not listening (listen_http=False or stopped)")
+        return f"http://127.0.0.1:{self.server_port}"
+
+    def register(self, hook_id: str, endpoint_id: str, settings: Mapping[str, object]) -> None:
+        """Make ``/e/<hook_id>/…`` on the listener reach this endpoint with these settings."""
+        self.endpoints[hook_id] = (endpoint_id, dict(settings))
 
     # -- stdio -----------------------------------------------------------------------
     def _write(self, message: Mapping) -> None:
@@ -284,14 +388,43 @@ class PluginProcess:
         elif event == "log":
             self.logs.append(message.get("data") or {})
         elif event in ("session", "error"):
+            session_id = message.get("session_id") or ""
             with self._lock:
-                target = self._sessions.get(message.get("session_id") or "")
+                target = self._sessions.get(session_id)
+                ended = self.ended_sessions.get(session_id)
             if target is not None:
-                target.put(message)
+                target.inbox.put(message)
+            elif ended is not None and _invoke_type(message):
+                self.dropped.append(
+                    {"session_id": session_id, "type": _invoke_type(message), "why": ended}
+                )
             else:
                 self.stray_errors.append(message)
 
     # -- endpoint requests -------------------------------------------------------------
+    def open_session(
+        self,
+        raw_request: bytes,
+        settings: Mapping[str, object],
+        *,
+        endpoint_id: str = "endpoint-process",
+    ) -> Session:
+        """Write one endpoint request as a new session; read its reply with ``reply()``."""
+        hook_id = _hook_id(raw_request)
+        if hook_id:
+            self.register(hook_id, endpoint_id, settings)
+        request = endpoint_request_message(raw_request, settings, endpoint_id=endpoint_id)
+        session = Session(self, request)
+        with self._lock:
+            self._sessions[session.id] = session
+            self.opened.append(session.id)
+        try:
+            self._write(request)
+        except PluginCrashed:
+            self._end(session, "plugin not running")
+            raise
+        return session
+
     def send(
         self,
         raw_request: bytes,
@@ -300,62 +433,80 @@ class PluginProcess:
         endpoint_id: str = "endpoint-process",
     ) -> StreamedReply:
         """Send one endpoint request; return once status and headers are known."""
-        request = endpoint_request_message(raw_request, settings, endpoint_id=endpoint_id)
-        session_id = request["session_id"]
-        inbox: queue.Queue = queue.Queue()
-        with self._lock:
-            self._sessions[session_id] = inbox
-        self._write(request)
-        deadline = time.monotonic() + self.execution_timeout
-        messages = self._session_messages(request, inbox, deadline)
-        ended = (lambda: _end_queued(inbox)) if self.daemon_cut else (lambda: False)
-        return self._relay(messages, ended=ended)
+        return self.open_session(raw_request, settings, endpoint_id=endpoint_id).reply()
 
     def request(
         self, raw_request: bytes, settings: Mapping[str, object], **kwargs: str
     ) -> EndpointResponse:
         return self.send(raw_request, settings, **kwargs).collect()
 
-    def _session_messages(
-        self, request: dict, inbox: queue.Queue, deadline: float
-    ) -> Generator[dict, None, None]:
+    def _end(self, session: Session, reason: str) -> None:
+        """End ``session``: later backwards invocations are dropped, answers not written."""
+        with session.lock:
+            if session.ended.is_set():
+                return
+            session.end_reason = reason
+            session.ended.set()
+        with self._lock:
+            self._sessions.pop(session.id, None)
+            self.ended_sessions[session.id] = reason
+            while len(self.ended_sessions) > 10_000:
+                self.ended_sessions.pop(next(iter(self.ended_sessions)))
+        session.inbox.put(_Ended())
+
+    def _session_messages(self, session: Session, deadline: float) -> Iterator[dict]:
         """The session's ``stream``/``error`` payloads; answers ``invoke`` on the side."""
-        session_id = request["session_id"]
         try:
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    self._end(session, "timeout")
                     yield {"type": "timeout"}
                     return
                 try:
-                    message = inbox.get(timeout=remaining)
+                    message = session.inbox.get(timeout=remaining)
                 except queue.Empty:
                     continue
                 if isinstance(message, _Closed):
                     raise PluginCrashed("plugin process exited during the request")
+                if isinstance(message, _Ended):
+                    return
                 if message.get("event") == "error":
+                    self._end(session, "error")
                     yield {"type": "error", "data": message.get("data") or {}}
-                    continue
+                    return
                 data = message.get("data") or {}
                 kind = data.get("type")
                 if kind == "invoke":
-                    self._workers.submit(self._answer, request, data.get("data") or {})
-                elif kind in ("stream", "error"):
+                    self._workers.submit(self._answer, session, data.get("data") or {})
+                elif kind == "stream":
                     yield {"type": kind, "data": data.get("data") or {}}
+                elif kind == "error":
+                    self._end(session, "error")
+                    yield {"type": kind, "data": data.get("data") or {}}
+                    return
                 elif kind == "end":
+                    self._end(session, "end")
                     return
         finally:
-            with self._lock:
-                self._sessions.pop(session_id, None)
+            if not session.ended.is_set():  # the plugin's end may wait unread (a cut body)
+                self._end(session, "end" if _end_queued(session.inbox) else "reader stopped")
 
-    def _answer(self, request: dict, invoke: dict) -> None:
+    def _answer(self, session: Session, invoke: dict) -> None:
         request_id = invoke.get("backwards_request_id", "")
-        for payload in self.workspace.answer(invoke.get("type", ""), invoke.get("request") or {}):
-            reply = backwards_response_message(request, request_id, **payload)
-            try:
-                self._write(reply)
-            except (PluginCrashed, OSError, ValueError):
-                return
+        kind = invoke.get("type", "")
+        for payload in self.workspace.answer(kind, invoke.get("request") or {}):
+            reply = backwards_response_message(session.request, request_id, **payload)
+            with session.lock:  # the daemon cancels in-flight calls of an ended session
+                if session.ended.is_set():
+                    self.dropped.append(
+                        {"session_id": session.id, "type": kind, "why": session.end_reason}
+                    )
+                    return
+                try:
+                    self._write(reply)
+                except (PluginCrashed, OSError, ValueError):
+                    return
 
     @staticmethod
     def _relay(
@@ -413,3 +564,21 @@ def _daemon_error_body(message: dict) -> bytes:
     if message["type"] == "timeout":
         return daemon_error_body(-500, "killed by timeout")
     return json.dumps(message.get("data") or {}).encode()
+
+
+def _invoke_type(message: dict) -> str:
+    """The backwards invocation type of a plugin ``session`` message, or ""."""
+    data = message.get("data") if isinstance(message.get("data"), dict) else {}
+    if data.get("type") != "invoke":
+        return ""
+    return str((data.get("data") or {}).get("type") or "invoke")
+
+
+def _hook_id(raw_request: bytes) -> str:
+    """The ``Dify-Hook-Id`` header of a raw request (the daemon always adds one)."""
+    head = raw_request.split(b"\r\n\r\n", 1)[0]
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"dify-hook-id":
+            return value.strip().decode("latin-1")
+    return ""

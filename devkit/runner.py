@@ -4,9 +4,10 @@
 plugin process behind the daemon emulator (:mod:`devkit.daemon`), answers its app and
 storage invocations from the demo workspace, and serves HTTP on 127.0.0.1. For every
 request it plays nginx (``Dify-Hook-Url``, ``X-Forwarded-Proto``) and the daemon
-(``copyRequest``: forwarding headers stripped, query re-encoded, 10 MiB body cut, no
-``PATCH``, unknown hook → the daemon's 404), then relays the plugin's response chunk by
-chunk, flushing each one.
+(:mod:`devkit.listener`: ``copyRequest``, a new session per request, the session ended by
+the plugin's ``end``/``error`` or the client's disconnect, chunks relayed and flushed one
+by one). Like Dify, the daemon itself listens on a second loopback port, which the plugin
+finds in ``SERVER_PORT`` (the banner shows it).
 """
 
 from __future__ import annotations
@@ -19,75 +20,93 @@ import sys
 import threading
 from collections.abc import Iterator
 from html import escape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from devkit.daemon import PluginCrashed, PluginProcess
-from devkit.wire import BODY_LIMIT, daemon_error_body, daemon_request_bytes
+from devkit.daemon import REPO_ROOT, PluginProcess
+from devkit.fakes import DEFAULT_PORT as FAKES_PORT
+from devkit.fakes import FakePlatforms
+from devkit.listener import DaemonHandler, listen
 from devkit.workspace import Workspace
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
-
-
-GIN_JSON = "application/json; charset=utf-8"  # gin's ctx.JSON content type
-ROUTE_NOT_FOUND = b'{"code":"not_found","message":"route not found"}'  # gin NoRoute
-
-
-def daemon_error(status: int, code: int, message: str) -> tuple[int, bytes, str]:
-    """The daemon's own error response (protocol.md §4.1), as the real daemon writes it.
-
-    Seen on the real daemon (bdb5642): an unknown hook is ``-400``
-    ``PluginDaemonBadRequestError``; a plugin that is not running ``-404``
-    ``PluginNotFoundError``.
-    """
-    return status, daemon_error_body(code, message), GIN_JSON
 
 
 class Bridge:
-    """The runner's state: the plugin process, the workspace and the endpoints."""
+    """The runner's state: the plugin process, the workspace and the endpoints.
 
-    def __init__(self, config_path: Path, root: Path | None = None) -> None:
+    With ``fakes_port`` (``./dev run`` uses 5003; 0 picks a free port) it also serves the fake
+    platform APIs of :mod:`devkit.fakes` and points the plugin at them
+    (``APP_BRIDGE_<PLATFORM>_API``), so two-way endpoints reply somewhere visible; ``$FAKES``
+    in a setting is replaced by the fakes' base URL.
+    """
+
+    def __init__(
+        self, config_path: Path, root: Path | None = None, *, fakes_port: int | None = None
+    ) -> None:
         doc = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
         self.workspace = Workspace.from_yaml(config_path)
+        self.fakes = _fakes(fakes_port) if fakes_port is not None else None
+        fakes_url = self.fakes.url if self.fakes else ""
         self.endpoints: dict[str, dict[str, Any]] = {
-            e["hook_id"]: {"endpoint_id": e["endpoint_id"], "settings": e.get("settings") or {}}
+            e["hook_id"]: {
+                "endpoint_id": e["endpoint_id"],
+                "settings": _with_fakes(e.get("settings") or {}, fakes_url),
+            }
             for e in doc.get("endpoints", [])
         }
-        self.plugin = PluginProcess(self.workspace, root) if root else PluginProcess(self.workspace)
+        env = {}
+        if self.fakes is not None:
+            host = fakes_url.removeprefix("http://")
+            env = {**self.fakes.environment(), "APP_BRIDGE_REPLY_ALLOWED_HOSTS": host}
+        self.plugin = PluginProcess(self.workspace, root or REPO_ROOT, env=env)
+        for hook_id, endpoint in self.endpoints.items():
+            self.plugin.register(hook_id, endpoint["endpoint_id"], endpoint["settings"])
+
+    def start(self) -> None:
+        if self.fakes is not None:
+            self.fakes.start()
+        self.plugin.start()
+
+    def stop(self) -> None:
+        self.plugin.stop()
+        if self.fakes is not None:
+            self.fakes.stop()
 
 
-class Handler(BaseHTTPRequestHandler):
-    server_version = "AppBridgeLocal/1"
-    protocol_version = "HTTP/1.1"
+def _fakes(port: int) -> FakePlatforms:
+    """The fake platform APIs on ``port``, or on a free port when it is taken."""
+    try:
+        return FakePlatforms(port)
+    except OSError:
+        return FakePlatforms(0)
+
+
+def _with_fakes(settings: dict[str, Any], fakes_url: str) -> dict[str, Any]:
+    if not fakes_url:
+        return settings
+    return {
+        k: v.replace("$FAKES", fakes_url) if isinstance(v, str) else v for k, v in settings.items()
+    }
+
+
+class Handler(DaemonHandler):
+    """Dify's nginx in front of the daemon: ``Dify-Hook-Url`` and ``X-Forwarded-Proto`` are
+    set from the request (``proxy_set_header`` replaces whatever the client sent); ``GET /``
+    is the runner's own index of endpoints."""
+
     bridge: Bridge  # set on the subclass made by serve()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-        sys.stderr.write(f"{self.address_string()} {format % args}\n")
+    quiet = False
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+    def proxy_headers(self, host: str) -> list[tuple[str, str]]:
+        return [("Dify-Hook-Url", f"http://{host}{self.path}"), ("X-Forwarded-Proto", "http")]
 
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = bytearray()
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return bytes(data[:BODY_LIMIT])
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length)[:BODY_LIMIT] if length else b""
+    def replaced_headers(self) -> frozenset[str]:
+        return frozenset({"dify-hook-url", "x-forwarded-proto"})
 
     def _handle(self) -> None:
         if self.path.split("?", 1)[0] in ("", "/") and self.command in ("GET", "HEAD"):
@@ -95,62 +114,9 @@ class Handler(BaseHTTPRequestHandler):
             body = index_page(self.bridge, f"http://{host}").encode()
             self._send(200, body, "text/html; charset=utf-8")
             return
-        parts = self.path.split("/", 3)  # ["", "e", hook_id, rest]
-        if len(parts) < 3 or parts[1] != "e" or not parts[2]:
-            self._send(404, ROUTE_NOT_FOUND, GIN_JSON)
-            return
-        hook_id = parts[2].split("?", 1)[0]
-        endpoint = self.bridge.endpoints.get(hook_id)
-        if endpoint is None:
-            self._send(*daemon_error(404, -400, "endpoint not found"))
-            return
-        rest = self.path[len(f"/e/{hook_id}") :]
-        target = rest if rest.startswith("/") else "/" + rest
-        body = self._read_body()
-        host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
-        headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP]
-        headers += [("Dify-Hook-Url", f"http://{host}{self.path}"), ("X-Forwarded-Proto", "http")]
-        raw = daemon_request_bytes(
-            self.command, target, headers=headers, body=body, hook_id=hook_id, host=host
-        )
-        try:
-            reply = self.bridge.plugin.send(
-                raw, endpoint["settings"], endpoint_id=endpoint["endpoint_id"]
-            )
-        except PluginCrashed:
-            self._send(*daemon_error(404, -404, "plugin not found"))
-            return
-        self._relay(reply)
-
-    def _relay(self, reply: Any) -> None:
-        self.send_response(reply.status)
-        fixed_length = any(k.lower() == "content-length" for k in reply.headers)
-        for key, value in reply.headers.items():
-            if key.lower() not in HOP_BY_HOP or key.lower() == "content-length":
-                self.send_header(key, value)
-        if not fixed_length:
-            self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        head_only = self.command == "HEAD"
-        try:
-            for chunk in reply.chunks:
-                if head_only or not chunk:
-                    continue
-                if fixed_length:
-                    self.wfile.write(chunk)
-                else:
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                self.wfile.flush()
-            if not fixed_length and not head_only:
-                self.wfile.write(b"0\r\n\r\n")
-                self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
+        super()._handle()
 
     do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_HEAD = _handle
-
-    def do_PATCH(self) -> None:  # the daemon registers no PATCH route: gin NoRoute
-        self._send(404, ROUTE_NOT_FOUND, GIN_JSON)
 
 
 class PortInUse(Exception):
@@ -158,10 +124,11 @@ class PortInUse(Exception):
 
 
 def serve(bridge: Bridge, port: int = 5002, host: str = "127.0.0.1") -> ThreadingHTTPServer:
-    """Bind the HTTP server, then start the plugin; return the (not yet serving) server."""
-    handler = type("BoundHandler", (Handler,), {"bridge": bridge})
+    """Bind the public HTTP server (Dify's nginx in front), then start the plugin and the
+    daemon listener it reaches through ``SERVER_PORT``; return the (not yet serving) server."""
+    handler = type("RunnerHandler", (Handler,), {"bridge": bridge})
     try:
-        server = ThreadingHTTPServer((host, port), handler)
+        server = listen(bridge.plugin, port, host, handler)
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
@@ -169,11 +136,11 @@ def serve(bridge: Bridge, port: int = 5002, host: str = "127.0.0.1") -> Threadin
             f"port {port} on {host} is already in use; pick another with --port (e.g. --port "
             f"{port + 1}) or stop what is listening there"
         ) from None
-    server.daemon_threads = True
     try:
-        bridge.plugin.start()
+        bridge.start()
     except BaseException:
         server.server_close()
+        bridge.stop()
         raise
     return server
 
@@ -189,7 +156,7 @@ def running(bridge: Bridge, port: int = 0) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-        bridge.plugin.stop()
+        bridge.stop()
 
 
 def _endpoint_label(bridge: Bridge, endpoint: dict[str, Any]) -> str:
@@ -232,9 +199,12 @@ def describe(bridge: Bridge, base: str) -> str:
     lines = [
         f"App Bridge local runner on {base}  (Ctrl-C to stop)",
         f"index of endpoints: {base}/",
-        "",
-        "endpoints (diagnostics pages; each lists its routes):",
     ]
+    if bridge.plugin.server_port:
+        lines.append(f"daemon listener (the plugin's SERVER_PORT): {bridge.plugin.base_url}")
+    if bridge.fakes is not None:
+        lines.append(f"fake platform APIs for two-way endpoints: {bridge.fakes.url}")
+    lines += ["", "endpoints (diagnostics pages; each lists its routes):"]
     for hook_id, endpoint in bridge.endpoints.items():
         url = f"{base}/e/{hook_id}/"
         lines.append(f"  GET {url:<48} {_endpoint_label(bridge, endpoint)}")
@@ -255,10 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=DEMO_CONFIG)
     parser.add_argument("--port", type=int, default=5002)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--fakes-port", type=int, default=FAKES_PORT, help="port of the fake platform APIs"
+    )
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the local runner only listens on loopback")
-    bridge = Bridge(args.config)
+    bridge = Bridge(args.config, fakes_port=args.fakes_port)
     try:
         server = serve(bridge, args.port, args.host)
     except PortInUse as exc:
@@ -277,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.shutdown()
         server.server_close()
-        bridge.plugin.stop()
+        bridge.stop()
     return 0
 
 
