@@ -2,7 +2,7 @@
 
 from dify_plugin import DifyPluginEnv, Plugin
 
-from bridge.sdk import install
+from bridge.transport.sdk import install
 
 install()  # SDK seams (unparseable requests → 400, one TypeAdapter): before Plugin() binds
 plugin = Plugin(DifyPluginEnv(MAX_REQUEST_TIMEOUT=600))

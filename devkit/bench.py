@@ -6,7 +6,7 @@ emulator): the daemon round trips of one request (app runs, ``fetch_app``, stora
 counted on the emulated workspace), p50 and p95 wall time, the ratio of its p50 to the *null
 plugin*'s (``devkit/probe_plugin`` on the same SDK: ``GET /null``, or one app invoke of the
 same kind), and the plugin process's CPU per request. There are two null plugins: the probe on
-the bare SDK, and the same probe with App Bridge's SDK seams installed (``bridge.sdk``:
+the bare SDK, and the same probe with App Bridge's SDK seams installed (``bridge.transport.sdk``:
 ``APP_BRIDGE_PROBE_SEAMS=1``), so each route has a ratio to each — the second compares like
 with like. Each route's requests alternate with both baselines', so all see the same machine
 load. Then: keyword moderation, per-chunk translation (in-process) and streaming time to
@@ -27,9 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge import conversations, transcripts, webhook
-from bridge.moderation import first_keyword
-from bridge.records import Records
+from bridge.protocols import webhook
+from bridge.protocols.moderation import first_keyword
+from bridge.storage import conversations, transcripts
+from bridge.storage.records import Records
 from devkit.daemon import PluginProcess
 from devkit.inprocess import InProcessPlugin
 from devkit.probe import PROBE_ROOT
@@ -279,7 +280,7 @@ def routes() -> list[Route]:
 
 def busy_endpoint(workspace: Workspace, endpoint_id: str = "endpoint-process") -> None:
     """The steady state of a busy endpoint: every bucket already written once (a bucket's very
-    first write costs one ``exist`` more, see :class:`bridge.slots.BucketStore`)."""
+    first write costs one ``exist`` more, see :class:`bridge.storage.slots.BucketStore`)."""
     records = Records(DirectStorage(workspace.storage), endpoint_id)
     for kind, buckets in (
         (conversations.KIND, conversations.BUCKETS),
@@ -291,10 +292,11 @@ def busy_endpoint(workspace: Workspace, endpoint_id: str = "endpoint-process") -
 
 
 SEAMED_PROBE_ENV = {"APP_BRIDGE_PROBE_SEAMS": "1"}  # devkit/probe_plugin/main.py reads it
-# On Dify's daemon a body of several chunks must end >= 50 ms after its first (bridge.responses
-# daemon_safe): a floor for streams that finish faster, nothing for real apps. The bench's
-# scripted apps answer at once, so the floor would be all it measured: it is turned off here,
-# and with it the emulator's model of the daemon's cut (which it exists to avoid).
+# On Dify's daemon a body of several chunks must end >= 50 ms after its first
+# (bridge.transport.responses daemon_safe): a floor for streams that finish faster, nothing for
+# real apps. The bench's scripted apps answer at once, so the floor would be all it measured: it
+# is turned off here, and with it the emulator's model of the daemon's cut (which it exists to
+# avoid).
 NO_GRACE_ENV = {"APP_BRIDGE_END_GRACE_MS": "0"}
 
 

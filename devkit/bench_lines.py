@@ -2,12 +2,12 @@
 
 ``python -m devkit.bench_lines [split|typeadapter|memory|all]`` prints Markdown tables:
 
-- ``split``: the cost of :func:`bridge.lines.split` on a 50 MB stream — alone, and with the
-  SDK's own per-chunk work (hex, the JSON session message) that every chunk then costs —
+- ``split``: the cost of :func:`bridge.transport.lines.split` on a 50 MB stream — alone, and with
+  the SDK's own per-chunk work (hex, the JSON session message) that every chunk then costs —
   for streams of small frames (nothing to cut), 64 KiB frames, and 3 MB frames (cut to
   256 KiB).
 - ``typeadapter``: microseconds per stdin line in dify_plugin 0.10.2's reader with a fresh
-  ``TypeAdapter(dict[str, Any])`` per line (the SDK) and with the cached one (bridge.sdk),
+  ``TypeAdapter(dict[str, Any])`` per line (the SDK) and with the cached one (bridge.transport.sdk),
   for the parse call alone and for the whole reader loop.
 - ``memory``: the plugin process's peak RSS growth while one 50 MB answer goes through
   each app route (streaming and blocking), over stdio behind the daemon emulator.
@@ -29,8 +29,8 @@ from dify_plugin.core.server.__base.response_writer import ResponseWriter
 from dify_plugin.core.server.stdio.request_reader import StdioRequestReader
 from pydantic import TypeAdapter
 
-from bridge.lines import split
-from bridge.sdk import cached_type_adapter
+from bridge.transport.lines import split
+from bridge.transport.sdk import cached_type_adapter
 from devkit.daemon import PluginProcess
 from devkit.wire import backwards_response_message, daemon_request_bytes, encode_line
 from devkit.wire import endpoint_request_message as request_message

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable
 from types import SimpleNamespace
 
-from bridge.openai_api import _Completion
-from bridge.openai_responses import EventWriter, Translation
+from bridge.protocols.openai_api import _Completion
+from bridge.protocols.openai_responses import EventWriter, Translation
 from devkit.bench import NO_GRACE_ENV
 from devkit.daemon import PluginProcess
 from devkit.inprocess import InProcessPlugin

@@ -28,7 +28,7 @@ from dify_plugin.core.runtime import Session
 from dify_plugin.core.server.__base.request_reader import RequestReader
 from dify_plugin.core.server.__base.response_writer import ResponseWriter
 
-from bridge.sdk import install as install_sdk_seams
+from bridge.transport.sdk import install as install_sdk_seams
 from devkit.responses import EndpointResponse, collect
 from devkit.wire import HeaderItems, daemon_request_bytes
 from devkit.workspace import Workspace

@@ -5,7 +5,7 @@ from typing import Any
 from dify_plugin import ToolProvider
 from dify_plugin.errors.tool import ToolProviderCredentialValidationError
 
-from bridge.outbound import WebhookInputError, check_url, parse_hosts, validate_secret
+from bridge.transport.outbound import WebhookInputError, check_url, parse_hosts, validate_secret
 
 
 class AppBridgeProvider(ToolProvider):
@@ -13,7 +13,8 @@ class AppBridgeProvider(ToolProvider):
 
     The default URL is checked like a tool call's URL, except that names are not resolved:
     an IP literal or ``localhost`` that is not public needs an exact allowed-hosts entry; a name
-    resolving to a private address is refused when the tool runs (see ``bridge.outbound``).
+    resolving to a private address is refused when the tool runs (see
+    ``bridge.transport.outbound``).
     """
 
     def _validate_credentials(self, credentials: dict[str, Any]) -> None:

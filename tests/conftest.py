@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import dify_plugin  # noqa: F401  (gevent patching first)
 import pytest
 
-from bridge import conversations, idempotency
-from bridge.gateway import MODES, PARAMETERS
+from bridge.app.gateway import MODES, PARAMETERS
+from bridge.storage import conversations, idempotency
 from devkit.daemon import PluginProcess
 from devkit.inprocess import InProcessPlugin
 from devkit.runner import DEMO_CONFIG, Bridge, running

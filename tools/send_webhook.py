@@ -1,15 +1,15 @@
-"""Send webhook tool: a thin adapter from tool parameters to :mod:`bridge.outbound`.
+"""Send webhook tool: a thin adapter from tool parameters to :mod:`bridge.transport.outbound`.
 
 Invalid input (bad URL, host not allowed, malformed payload, bad secret) raises
-:class:`~bridge.outbound.WebhookInputError` with a message that says what to fix: Dify fails
-the tool call with that message (a workflow node can branch on it; an agent reads it and can
+:class:`~bridge.transport.outbound.WebhookInputError` with a message that says what to fix: Dify
+fails the tool call with that message (a workflow node can branch on it; an agent reads it and can
 correct its arguments). A delivery that was attempted is never an exception: its outcome,
 including HTTP errors and give-ups, is returned as JSON (``ok`` false) plus a text summary.
 
 Destinations that are not public (loopback, private, link-local, CGNAT, cloud metadata, or a
 name resolving to one) are refused before any connection unless the provider's allowed hosts
 name that exact host; transport failures reach the app as generic texts (see
-:mod:`bridge.outbound`).
+:mod:`bridge.transport.outbound`).
 """
 
 from collections.abc import Generator
@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from dify_plugin import Tool
 from dify_plugin.entities.tool import ToolInvokeMessage
 
-from bridge.outbound import Delivery, check_url, send_signed
+from bridge.transport.outbound import Delivery, check_url, send_signed
 
 
 class SendWebhookTool(Tool):

@@ -16,7 +16,7 @@ channel       reply call (API base from ``APP_BRIDGE_<PLATFORM>_API``)          
 ============  ==================================================================  ==========
 
 ``text`` holds the splitting and Markdown → mrkdwn helpers, ``http`` the platform calls over
-:mod:`bridge.outbound` (timeouts, retries honouring ``Retry-After``, SSRF guard).
+:mod:`bridge.transport.outbound` (timeouts, retries honouring ``Retry-After``, SSRF guard).
 """
 
 from __future__ import annotations

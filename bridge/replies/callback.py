@@ -4,7 +4,7 @@ Body ``{"id", "status", "answer", "outputs", "conversation_id", "error"}`` (``st
 ``succeeded``, ``failed`` or ``paused``), headers ``webhook-id`` (the delivery id, the same on
 every retry, so receivers can deduplicate), ``webhook-timestamp`` and ``webhook-signature``
 made with ``reply_token`` (``whsec_…``). Sent by the Send webhook tool's client
-(:func:`bridge.outbound.send_signed_body`): timeouts, bounded retries and the SSRF guard —
+(:func:`bridge.transport.outbound.send_signed_body`): timeouts, bounded retries and the SSRF guard —
 ``reply_url`` is an endpoint setting, so it is not trusted: public addresses only, unless the
 operator lists the host in ``APP_BRIDGE_REPLY_ALLOWED_HOSTS`` (then only listed hosts).
 """
@@ -17,7 +17,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bridge import outbound
 from bridge.replies.base import (
     Credentials,
     Outcome,
@@ -26,6 +25,7 @@ from bridge.replies.base import (
     Target,
 )
 from bridge.replies.http import PlatformChannel, refusal
+from bridge.transport import outbound
 
 _WEBHOOK_ID = re.compile(r"[\x21-\x7e]{1,256}")
 

@@ -1,7 +1,7 @@
 """Platform API calls of the reply channels, over the Send webhook tool's client.
 
-Every call goes through :func:`bridge.outbound.send_request`: timeouts, bounded retries with
-back-off on connection errors, 429 and 5xx (``Retry-After`` honoured up to 30 s), and the SSRF
+Every call goes through :func:`bridge.transport.outbound.send_request`: timeouts, bounded retries
+with back-off on connection errors, 429 and 5xx (``Retry-After`` honoured up to 30 s), and the SSRF
 guard. API bases: the platform's public default, replaced by ``APP_BRIDGE_<PLATFORM>_API`` from
 the process environment (read once; trusted: its exact ``host:port`` may be private, so
 loopback fakes work), or by the endpoint's ``reply_url`` where a channel allows it (GitHub
@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bridge import outbound
 from bridge.replies.base import (
     OK_EMPTY,
     Ack,
@@ -37,6 +36,7 @@ from bridge.replies.base import (
     ignored_json,
     require_token,
 )
+from bridge.transport import outbound
 
 DEFAULT_BASES = {
     "slack": "https://slack.com/api",
@@ -225,7 +225,7 @@ class PlatformChannel:
 @cache
 def pooled_client(host: str) -> httpx.Client:
     """One client per platform API host for the process: its TLS context is built once and
-    its connections are kept alive (bridge.outbound still resolves, checks and pins every
+    its connections are kept alive (bridge.transport.outbound still resolves, checks and pins every
     attempt). Settings as outbound's own client: no proxy, no redirects, system CAs."""
     return httpx.Client(
         timeout=TIMEOUT,

@@ -2,8 +2,8 @@
 
 The probe runs the bare SDK. Only with ``APP_BRIDGE_PROBE_SEAMS=1`` in its environment (set by
 ``./dev bench`` for its second null plugin) does it install App Bridge's SDK seams
-(``bridge.sdk.install``), so that the bridge can also be compared with a null plugin running
-the very same patched SDK.
+(``bridge.transport.sdk.install``), so that the bridge can also be compared with a null plugin
+running the very same patched SDK.
 """
 
 import os
@@ -14,7 +14,7 @@ from dify_plugin import DifyPluginEnv, Plugin
 
 if os.environ.get("APP_BRIDGE_PROBE_SEAMS") == "1":
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root
-    from bridge.sdk import install
+    from bridge.transport.sdk import install
 
     install()
 

@@ -1,7 +1,7 @@
 """Bad input on every route that runs the app: ``400 invalid_param``, never a 500 (SPEC §9.1).
 
 Each body is sent as the daemon forwards it, through the SDK's executor; the app must not
-run. Depth, digit and text bounds are in ``bridge.body`` and docs/limits.md.
+run. Depth, digit and text bounds are in ``bridge.transport.body`` and docs/limits.md.
 """
 
 import json
@@ -9,7 +9,7 @@ import json
 import pytest
 from conftest import CHAT_APP, SETTINGS
 
-from bridge.body import MAX_DEPTH
+from bridge.transport.body import MAX_DEPTH
 
 AUTH = {"Authorization": "Bearer test-key", "Content-Type": "application/json"}
 

@@ -12,8 +12,9 @@ import pytest
 from conftest import SETTINGS
 from signers import settings as scheme_settings
 
-from bridge import extension, idempotency
-from bridge.aggregate import PAUSED_TEXT
+from bridge.app.aggregate import PAUSED_TEXT
+from bridge.protocols import extension
+from bridge.storage import idempotency
 from devkit.workspace import App, Script, go_reencode, human_input_event
 
 AUTH = {"Authorization": "Bearer test-key", "Content-Type": "application/json"}

@@ -6,8 +6,8 @@ import time
 import pytest
 from conftest import SETTINGS
 
-from bridge import extension
-from bridge.moderation import first_keyword
+from bridge.protocols import extension
+from bridge.protocols.moderation import first_keyword
 from devkit.workspace import App, Script
 
 KEY = "test-key"

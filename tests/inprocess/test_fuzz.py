@@ -23,8 +23,8 @@ from conftest import CHAT_APP, make_workspace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.routes import ROUTES
-from bridge.settings import MODERATION_MODES, VERIFICATION_SCHEMES, WEBHOOK_RESPONSES
+from bridge.config.settings import MODERATION_MODES, VERIFICATION_SCHEMES, WEBHOOK_RESPONSES
+from bridge.transport.routes import ROUTES
 
 API_KEY = "fz-api-key-7f3a9c1e5b0d"
 WEBHOOK_SECRET = "fz-webhook-secret-2d8e4b6a0c1f"

@@ -11,9 +11,9 @@ import gevent
 import pytest
 from conftest import SETTINGS
 
-from bridge import idempotency
-from bridge.mapping import MAX_MAPPED_BODY, MAX_STEPS, map_request
-from bridge.settings import parse_settings
+from bridge.config.settings import parse_settings
+from bridge.protocols.mapping import MAX_MAPPED_BODY, MAX_STEPS, map_request
+from bridge.storage import idempotency
 
 AUTH = {"Authorization": "Bearer test-key", "Content-Type": "application/json"}
 MAP_ALL = "join(',', map(&to_string(@), body.items))"

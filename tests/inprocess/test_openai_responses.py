@@ -13,7 +13,7 @@ from inprocess_http import openai_client
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from bridge import openai_responses
+from bridge.protocols import openai_responses
 from devkit.workspace import App, Script, Workspace, inner_api_error
 
 AUTH = {"Authorization": "Bearer test-key", "Content-Type": "application/json"}

@@ -1,6 +1,6 @@
 """Reply channels' ``send()`` against the loopback fake platform APIs (devkit.fakes).
 
-Real HTTP over loopback through bridge.outbound (retries, SSRF guard); only the sleep between
+Real HTTP over loopback through bridge.transport.outbound (retries, SSRF guard); only the sleep between
 retries is injected (recorded instead of waited) and the API bases point at the fakes, as
 ``APP_BRIDGE_<PLATFORM>_API`` would.
 """
@@ -419,7 +419,7 @@ def test_callback_settings_are_checked():
 @pytest.mark.parametrize("name", ["slack", "telegram"])
 def test_a_success_answer_longer_than_the_read_limit_still_counts_as_ok(name, fakes, sleeps):
     # Slack and Telegram echo the posted message: a full-length part makes a response body
-    # longer than bridge.outbound reads, so "ok" is found at its start
+    # longer than bridge.transport.outbound reads, so "ok" is found at its start
     text = "y " * (LIMITS[name] // 2 - 1)
     make(name, fakes, sleeps).send(Target(name, TARGETS[name]), ok(text), creds(name))
     [call] = fakes.calls_for(name)

@@ -11,9 +11,9 @@ import pytest
 from conftest import CHAT_APP, SETTINGS
 from signers import settings as scheme_settings
 
-from bridge import conversations, idempotency, transcripts
-from bridge import webhook as webhook_module
-from bridge.records import Records
+from bridge.protocols import webhook as webhook_module
+from bridge.storage import conversations, idempotency, transcripts
+from bridge.storage.records import Records
 from devkit.workspace import DirectStorage
 
 AUTH = {"Authorization": "Bearer test-key", "Content-Type": "application/json"}

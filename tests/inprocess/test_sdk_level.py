@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import SETTINGS
 
-from bridge.records import Records
+from bridge.storage.records import Records
 
 HOOK_URL = "https://dify.example.com/e/hook0000000000ab/"
 
@@ -64,7 +64,7 @@ def test_wrong_method_on_a_known_path_is_405_with_allow(inprocess):
 
 def test_underscore_header_is_a_400_not_the_sdks_exception(inprocess):
     """protocol.md §4.2: Dify's nginx drops such headers; the SDK's parser raises if one gets
-    through, and the entry point's seam (bridge.sdk) answers 400 instead of a traceback."""
+    through, and the entry point's seam (bridge.transport.sdk) answers 400 instead of a traceback."""
     r = inprocess.request("GET", "/", settings=SETTINGS, headers={"X_under": "1"})
     assert r.status == 400
     assert r.json()["code"] == "invalid_param" and r.json()["status"] == 400

@@ -16,8 +16,8 @@ from dify_plugin.entities.tool import ToolInvokeMessage, ToolParameter
 from dify_plugin.errors.tool import ToolProviderCredentialValidationError
 from standardwebhooks.webhooks import Webhook
 
-from bridge import outbound
-from bridge.outbound import WebhookInputError
+from bridge.transport import outbound
+from bridge.transport.outbound import WebhookInputError
 
 SECRET = "whsec_" + base64.b64encode(b"tool-test-signing-key-32-bytes!!").decode()
 PROVIDER, TOOL = "app_bridge", "send_webhook"

@@ -462,7 +462,7 @@ def test_deeply_nested_json_is_400(inprocess):
 
 
 def test_agent_opening_with_a_message_is_still_agent_chat(inprocess, workspace):
-    from bridge.aggregate import aggregate
+    from bridge.app.aggregate import aggregate
 
     events = [
         {

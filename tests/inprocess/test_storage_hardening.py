@@ -10,10 +10,10 @@ from conftest import CHAT_APP, SETTINGS
 from signers import SECRET, sign
 from signers import settings as scheme_settings
 
-from bridge import conversations, idempotency, transcripts
-from bridge.conversations import Conversations
-from bridge.records import Records
-from bridge.slots import StorageFull
+from bridge.storage import conversations, idempotency, transcripts
+from bridge.storage.conversations import Conversations
+from bridge.storage.records import Records
+from bridge.storage.slots import StorageFull
 from devkit.workspace import DirectStorage
 
 AUTH = {"Authorization": "Bearer test-key", "Content-Type": "application/json"}

@@ -6,7 +6,7 @@ import json
 import pytest
 from conftest import SETTINGS
 
-from bridge import idempotency
+from bridge.storage import idempotency
 
 AUTH = {"Authorization": "Bearer test-key", "Content-Type": "application/json"}
 HOOK_TOKEN = "url-token-5f1c9e0a77"

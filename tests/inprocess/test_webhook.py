@@ -9,9 +9,9 @@ import pytest
 from signers import settings as scheme_settings
 from signers import sign
 
-from bridge import idempotency
-from bridge.idempotency import Deliveries, StoredResponse
-from bridge.records import Records
+from bridge.storage import idempotency
+from bridge.storage.idempotency import Deliveries, StoredResponse
+from bridge.storage.records import Records
 from devkit.workspace import App, DirectStorage, Script, Storage, inner_api_error
 
 KEY = {"Authorization": "Bearer hook-key-0001"}

@@ -6,7 +6,7 @@ import json
 import pytest
 from conftest import SETTINGS
 
-from bridge.mapping import MAX_MAPPED_BODY
+from bridge.protocols.mapping import MAX_MAPPED_BODY
 from devkit.wire import daemon_request_bytes
 
 AUTH = {"Authorization": "Bearer test-key", "Content-Type": "application/json"}

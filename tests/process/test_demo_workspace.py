@@ -48,7 +48,7 @@ def test_every_signed_scheme_has_a_demo_endpoint_with_its_secret_documented():
     text = DEMO_CONFIG.read_text(encoding="utf-8")
     for scheme, (hook_id, secret) in DOCUMENTED.items():
         assert f"hook_id: {hook_id}" in text and secret in text, scheme
-    from bridge.settings import VERIFICATION_SCHEMES
+    from bridge.config.settings import VERIFICATION_SCHEMES
 
     assert set(DOCUMENTED) == set(VERIFICATION_SCHEMES) - {"api_key"}
 

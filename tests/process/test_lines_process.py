@@ -13,7 +13,7 @@ import time
 import pytest
 from conftest import SETTINGS
 
-from bridge.lines import MAX_CHUNK
+from bridge.transport.lines import MAX_CHUNK
 from devkit.daemon import MAX_LINE, PluginProcess
 from devkit.wire import daemon_request_bytes
 from devkit.workspace import App, Script, Workspace

@@ -13,7 +13,7 @@ import time
 import pytest
 from signers import sign
 
-from bridge import continuation
+from bridge.protocols import continuation
 from bridge.replies.base import FAILED_MESSAGE
 from devkit.daemon import PluginProcess
 from devkit.deliver import payload

@@ -2,8 +2,8 @@
 
 import pytest
 
-from bridge.aggregate import aggregate
-from bridge.errors import BridgeError
+from bridge.app.aggregate import aggregate
+from bridge.transport.errors import BridgeError
 from devkit.workspace import App, Invocation, Script, _Run
 
 
@@ -50,7 +50,7 @@ def test_dify_115_runs_aggregate_to_difys_blocking_object(mode, script):
 
 
 def test_paused_and_reasoning_are_exposed():
-    from bridge.aggregate import Aggregator, is_paused, run_status
+    from bridge.app.aggregate import Aggregator, is_paused, run_status
 
     aggregator = Aggregator()
     for event in make_run("advanced-chat", pause=True, reasoning="a b").events():

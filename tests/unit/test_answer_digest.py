@@ -1,8 +1,8 @@
-"""bridge.transcripts.AnswerDigest: the transcript digest of a streamed answer, never held."""
+"""bridge.storage.transcripts.AnswerDigest: the transcript digest of a streamed answer, never held."""
 
 import random
 
-from bridge.transcripts import AnswerDigest, digest
+from bridge.storage.transcripts import AnswerDigest, digest
 
 ALPHABET = [" ", "\n", "\t", "\x0b", "\u3000", "a", "é", '"', "\\", "\x01", "\u2028", "😀"]
 

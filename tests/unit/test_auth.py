@@ -1,8 +1,8 @@
 import pytest
 
-from bridge.auth import authenticate, is_authenticated, keys_match, presented_key
-from bridge.errors import BridgeError
-from bridge.settings import parse_settings
+from bridge.config.auth import authenticate, is_authenticated, keys_match, presented_key
+from bridge.config.settings import parse_settings
+from bridge.transport.errors import BridgeError
 
 SETTINGS = parse_settings({"api_key": "s3cret", "app": "a1"})
 

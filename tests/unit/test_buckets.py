@@ -3,10 +3,11 @@ daemon storage and its quota."""
 
 import pytest
 
-from bridge import conversations, idempotency, response_store, transcripts, webhook
-from bridge.conversations import Conversations
-from bridge.records import Records, namespace
-from bridge.slots import BucketStore, StorageFull
+from bridge.protocols import webhook
+from bridge.storage import conversations, idempotency, response_store, transcripts
+from bridge.storage.conversations import Conversations
+from bridge.storage.records import Records, namespace
+from bridge.storage.slots import BucketStore, StorageFull
 from devkit.workspace import DirectStorage, Storage
 
 

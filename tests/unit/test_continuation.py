@@ -2,8 +2,8 @@
 
 import pytest
 
-from bridge import continuation as c
-from bridge.settings import parse_settings
+from bridge.config.settings import parse_settings
+from bridge.protocols import continuation as c
 
 BODY = b'{"v": 1}'
 

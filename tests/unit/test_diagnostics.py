@@ -2,7 +2,8 @@ import json
 import re
 from html import unescape
 
-from bridge.diagnostics import (
+from bridge.config.settings import parse_settings
+from bridge.protocols.diagnostics import (
     SETTING_NAMES,
     example_inputs,
     page_model,
@@ -10,8 +11,7 @@ from bridge.diagnostics import (
     render_page,
     routes_for,
 )
-from bridge.routes import ROUTES
-from bridge.settings import parse_settings
+from bridge.transport.routes import ROUTES
 
 RAW = {
     "api_key": "super-secret-key",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bridge import responses
+from bridge.transport import responses
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
 import json
 import logging
 
-from bridge.errors import BridgeError, Family, error_body, invalid_param
-from bridge.guard import guarded
+from bridge.transport.errors import BridgeError, Family, error_body, invalid_param
+from bridge.transport.guard import guarded
 
 
 def test_dify_envelope():

@@ -2,9 +2,9 @@
 
 import pytest
 
-from bridge.errors import Family
-from bridge.fallback import family_for_path, unrouted
-from bridge.routes import allowed_methods
+from bridge.transport.errors import Family
+from bridge.transport.fallback import family_for_path, unrouted
+from bridge.transport.routes import allowed_methods
 
 
 @pytest.mark.parametrize(

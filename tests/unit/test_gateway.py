@@ -1,6 +1,6 @@
 import pytest
 
-from bridge.gateway import (
+from bridge.app.gateway import (
     AppKind,
     ModeMemory,
     Reason,

@@ -1,4 +1,4 @@
-"""bridge.lines: chunk splitting, large bodies streamed, invocation size as the SDK writes it."""
+"""bridge.transport.lines: chunk splitting, large bodies streamed, invocation size as the SDK writes it."""
 
 import uuid
 from collections.abc import Generator
@@ -7,8 +7,8 @@ import pytest
 from dify_plugin.core.server.__base.response_writer import ResponseWriter
 from werkzeug import Response
 
-from bridge.errors import BridgeError
-from bridge.lines import (
+from bridge.transport.errors import BridgeError
+from bridge.transport.lines import (
     MARGIN,
     MAX_CHUNK,
     MAX_LINE,

@@ -2,14 +2,14 @@ import time
 
 import pytest
 
-from bridge.moderation import (
+from bridge.protocols.moderation import (
     first_keyword,
     keyword_matcher,
     strings_in,
     verdict_from_answer,
     verdict_from_outputs,
 )
-from bridge.singleflight import SingleFlight
+from bridge.protocols.singleflight import SingleFlight
 
 
 def test_keywords_match_case_insensitively_as_substrings():

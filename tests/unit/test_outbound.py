@@ -1,4 +1,4 @@
-"""bridge.outbound against a real loopback receiver that verifies with ``standardwebhooks``."""
+"""bridge.transport.outbound against a real loopback receiver that verifies with ``standardwebhooks``."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from bridge import outbound
-from bridge.outbound import (
+from bridge.transport import outbound
+from bridge.transport.outbound import (
     MAX_BACKOFF,
     MAX_BODY_CHARS,
     WebhookInputError,
@@ -313,7 +313,7 @@ def test_injected_client_is_used_and_left_open(receiver):
 
 def test_logs_name_the_host_but_never_the_secret_or_payload(receiver, caplog):
     server = receiver(Reply(503), Reply(200))
-    with caplog.at_level(logging.DEBUG, logger="bridge.outbound"):
+    with caplog.at_level(logging.DEBUG, logger="bridge.transport.outbound"):
         send(server.url, "e", PAYLOAD, SECRET, backoff=0, sleep=Sleeps())
     assert "127.0.0.1" in caplog.text and "503" in caplog.text
     for secret_or_data in (SECRET, SECRET.removeprefix("whsec_"), "payload-marker", "token=abc"):

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bridge import outbound
-from bridge.outbound import (
+from bridge.transport import outbound
+from bridge.transport.outbound import (
     DENIED_IPV4,
     DENIED_IPV6,
     MAX_PAYLOAD_DEPTH,

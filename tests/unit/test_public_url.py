@@ -1,4 +1,4 @@
-from bridge.public_url import endpoint_base_url
+from bridge.transport.public_url import endpoint_base_url
 
 
 def test_from_hook_url_strips_route_and_query():

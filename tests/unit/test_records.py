@@ -1,4 +1,4 @@
-from bridge.records import Records
+from bridge.storage.records import Records
 from devkit.workspace import DirectStorage, Storage
 
 

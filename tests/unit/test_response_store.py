@@ -1,8 +1,8 @@
 """The Responses API's storage: one record per conversation, owner by digest, bounded."""
 
-from bridge import response_store
-from bridge.records import Records
-from bridge.response_store import (
+from bridge.storage import response_store
+from bridge.storage.records import Records
+from bridge.storage.response_store import (
     CHAIN,
     MAX_RECORD_BYTES,
     SLOTS,

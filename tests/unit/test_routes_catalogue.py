@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from bridge.routes import ROUTES
+from bridge.transport.routes import ROUTES
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,7 +1,7 @@
-"""bridge.sdk: each seam pinned to the SDK code it was verified against.
+"""bridge.transport.sdk: each seam pinned to the SDK code it was verified against.
 
 These tests fail loudly when dify_plugin changes under the seams: re-read the SDK code
-named in each test, adapt bridge/sdk.py (or drop a seam the SDK no longer needs), then
+named in each test, adapt bridge/transport/sdk.py (or drop a seam the SDK no longer needs), then
 update ``VERIFIED_SDK``. At run time a changed SDK only loses the seam (its own behaviour).
 """
 
@@ -25,14 +25,14 @@ from dify_plugin.core.server.stdio.request_reader import StdioRequestReader
 from dify_plugin.core.server.stdio.response_writer import StdioResponseWriter
 from pydantic import TypeAdapter, ValidationError
 
-from bridge import sdk
+from bridge.transport import sdk
 
 PER_LINE_CALL = "TypeAdapter(dict[str, Any]).validate_json(line)"
 
 
 def test_the_sdk_is_the_version_the_seams_were_verified_on():
     assert sdk.sdk_version() == sdk.VERIFIED_SDK, (
-        "dify_plugin changed: re-verify every seam in bridge/sdk.py against it"
+        "dify_plugin changed: re-verify every seam in bridge/transport/sdk.py against it"
     )
 
 

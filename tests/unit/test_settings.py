@@ -1,7 +1,7 @@
 import pytest
 
-from bridge.errors import BridgeError
-from bridge.settings import coerce_bool, parse_settings
+from bridge.config.settings import coerce_bool, parse_settings
+from bridge.transport.errors import BridgeError
 
 BASE = {"api_key": "k", "app": {"app_id": "a1", "inputs": {}, "files": []}}
 
@@ -139,7 +139,7 @@ def test_every_select_of_the_group_yaml_is_checked_against_its_options():
 
 
 def test_webhook_token_is_a_secret_setting():
-    from bridge.settings import SECRET_SETTINGS
+    from bridge.config.settings import SECRET_SETTINGS
 
     assert parse_settings({**BASE, "webhook_token": " t0k "}).webhook_token == "t0k"
     assert "webhook_token" in SECRET_SETTINGS
@@ -154,7 +154,7 @@ def test_text_settings_with_nul_or_lone_surrogates_are_named_and_cleaned(value):
 
 
 def test_the_diagnostics_page_renders_with_unencodable_settings():
-    from bridge.diagnostics import render_page
+    from bridge.protocols.diagnostics import render_page
 
     raw = {**BASE, "moderation_keywords": "x\ud800"}
     for authenticated in (False, True):

@@ -1,5 +1,5 @@
-from bridge.records import Records
-from bridge.slots import SlotStore
+from bridge.storage.records import Records
+from bridge.storage.slots import SlotStore
 from devkit.workspace import DirectStorage, Storage
 
 

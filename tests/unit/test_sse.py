@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from bridge.sse import PING, comment_frame, data_frame, event_frame, with_keepalive
+from bridge.transport.sse import PING, comment_frame, data_frame, event_frame, with_keepalive
 
 
 def test_frames():

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from werkzeug import Response
 
-from bridge.auth import HeaderMap
-from bridge.routes import allowed_methods
-from bridge.settings import Settings
+from bridge.config.auth import HeaderMap
+from bridge.config.settings import Settings
+from bridge.transport.routes import allowed_methods
 
 ALLOWED_HEADERS = "Authorization, Content-Type, X-API-Key, X-Conversation-Id, Idempotency-Key"
 EXPOSED_HEADERS = "X-Conversation-Id, Idempotent-Replay"

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.errors import describe_exception
-from bridge.records import Entry, Records
+from bridge.storage.records import Entry, Records
+from bridge.transport.errors import describe_exception
 
 
 class SlotStore:
@@ -111,7 +111,7 @@ class BucketStore:
 
     Each id hashes to one bucket; the bucket is one storage value holding its records as
     ``[tag, expires_at, value]`` triples, so a lookup is one ``get`` and a change is that
-    ``get`` plus one ``set`` (written in place, see :mod:`bridge.records`). Expired records
+    ``get`` plus one ``set`` (written in place, see :mod:`bridge.storage.records`). Expired records
     are dropped whenever their bucket is written. When a bucket is full of unexpired
     records, a new id either fails with :class:`StorageFull` (``evict=False``: ownership
     records are never evicted to make room for someone else's) or replaces the record that

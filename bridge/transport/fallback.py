@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from werkzeug import Response
 
-from bridge.errors import BridgeError, Family, error_response, not_found
-from bridge.routes import allowed_methods
+from bridge.transport.errors import BridgeError, Family, error_response, not_found
+from bridge.transport.routes import allowed_methods
 
 # The first segment after ``/v1/`` of every resource in OpenAI's API reference (and the
 # legacy ones clients still call). None collides with a Dify Service-API path except

@@ -85,8 +85,8 @@ import httpx
 from gevent import monkey
 from standardwebhooks.webhooks import Webhook
 
-from bridge.body import MAX_DEPTH, check_value
-from bridge.errors import BridgeError
+from bridge.transport.body import MAX_DEPTH, check_value
+from bridge.transport.errors import BridgeError
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ MAX_RETRY_AFTER = 30.0
 MAX_EVENT_TYPE = 200
 MAX_WEBHOOK_ID = 256
 MAX_ADDRESSES = 4  # resolved addresses tried per attempt when connections are refused
-MAX_PAYLOAD_DEPTH = MAX_DEPTH  # the same bound as request bodies (bridge.body)
+MAX_PAYLOAD_DEPTH = MAX_DEPTH  # the same bound as request bodies (bridge.transport.body)
 DEFAULT_DEADLINE = 60.0  # seconds for a whole delivery, every attempt and wait included
 SCHEMES = ("http", "https")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -550,7 +550,7 @@ def user_agent() -> str:
     """``AppBridge-Webhook/<version>`` with the version from ``manifest.yaml``."""
     version = "0"
     try:
-        text = (Path(__file__).resolve().parent.parent / "manifest.yaml").read_text("utf-8")
+        text = (Path(__file__).resolve().parents[2] / "manifest.yaml").read_text("utf-8")
     except OSError:
         text = ""
     match = re.search(r"^version:\s*[\"']?([0-9A-Za-z.+-]+)", text, re.MULTILINE)

@@ -18,7 +18,7 @@ the endpoint id: an id of 1–64 letters, digits, ``-`` or ``_`` (Dify's are UUI
 as it is; any other id becomes ``h`` + the 64 hex digits of its SHA-256 — 65 characters,
 so it can never equal a plain id.
 
-Buckets (:meth:`Records.load` / :meth:`Records.store`, used by :mod:`bridge.slots`) are the
+Buckets (:meth:`Records.load` / :meth:`Records.store`, used by :mod:`bridge.storage.slots`) are the
 exception to write-once: a bucket holds many small records and is rewritten in place, one
 ``set`` per change. That is correct on daemons that charge the size *difference* of an
 overwrite — every daemon since 0.5.7 (``persistence.go`` ``Save``, #684, 2026-04-13;
@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bridge.errors import describe_exception
+from bridge.transport.errors import describe_exception
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,8 @@ Rendered from plain data (:func:`page_model`) so it is testable without HTTP:
   runs, and never its name), and only the routes that work for that mode;
 - every setting with its effective value or its default — values only to a caller that
   presents the endpoint's API key, secrets never;
-- the setup guide of the selected platform (:mod:`bridge.guides`) with the exact URL to paste;
+- the setup guide of the selected platform (:mod:`bridge.protocols.guides`) with the exact URL
+  to paste;
 - examples per face that work as copied (filled with the app's required inputs in the keyed
   view), and a key field: the browser fetches this page again with the key in an
   ``Authorization`` header and swaps in the keyed view; "Try it" buttons send the examples
@@ -24,15 +25,15 @@ from typing import Any
 
 from werkzeug import Response
 
-from bridge.auth import is_authenticated
-from bridge.call import Call
-from bridge.continuation import FALLBACKS, Fallback
-from bridge.gateway import AppKind, input_variables, kind_of_mode
-from bridge.guides import Guide, guide_for
-from bridge.public_url import endpoint_base_url
-from bridge.responses import html_response
-from bridge.routes import ROUTES, Route
-from bridge.settings import DEFAULT_MODEL_NAME, SECRET_SETTINGS, Settings
+from bridge.app.gateway import AppKind, input_variables, kind_of_mode
+from bridge.config.auth import is_authenticated
+from bridge.config.settings import DEFAULT_MODEL_NAME, SECRET_SETTINGS, Settings
+from bridge.protocols.continuation import FALLBACKS, Fallback
+from bridge.protocols.guides import Guide, guide_for
+from bridge.transport.call import Call
+from bridge.transport.public_url import endpoint_base_url
+from bridge.transport.responses import html_response
+from bridge.transport.routes import ROUTES, Route
 
 # Every setting of SPEC §2, with what applies when it is left empty.
 SETTING_DEFAULTS: tuple[tuple[str, str], ...] = (

@@ -20,12 +20,8 @@ from typing import Any
 
 from werkzeug import Response
 
-from bridge.aggregate import Aggregator
-from bridge.body import json_object
-from bridge.call import Call
-from bridge.conversations import storage_full
-from bridge.errors import BridgeError, describe_exception, internal_error, invalid_param
-from bridge.gateway import (
+from bridge.app.aggregate import Aggregator
+from bridge.app.gateway import (
     AppFailure,
     AppKind,
     Reason,
@@ -34,9 +30,13 @@ from bridge.gateway import (
     kind_of_event,
     kind_of_mode,
 )
-from bridge.overlap import Overlapped
-from bridge.responses import json_response, stream_response
-from bridge.sse import PING, data_frame, with_keepalive
+from bridge.storage.conversations import storage_full
+from bridge.storage.overlap import Overlapped
+from bridge.transport.body import json_object
+from bridge.transport.call import Call
+from bridge.transport.errors import BridgeError, describe_exception, internal_error, invalid_param
+from bridge.transport.responses import json_response, stream_response
+from bridge.transport.sse import PING, data_frame, with_keepalive
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ Bounds (docs/limits.md): a mapping runs over a body of at most :data:`MAX_MAPPED
 (a larger one is ``413`` naming the mapping setting), and all expressions of one delivery
 share a :class:`Budget` of :data:`MAX_STEPS` interpreter steps and :data:`MAX_SECONDS`
 seconds (``400`` naming the setting when spent; the clock starts when evaluation does).
-Evaluation runs in a native thread (:mod:`bridge.cpu`) and releases the GIL every
+Evaluation runs in a native thread (:mod:`bridge.transport.cpu`) and releases the GIL every
 :data:`YIELD_STEPS` steps, so a heavy mapping never holds up other requests for long.
 """
 
@@ -36,10 +36,10 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from jmespath.visitor import TreeInterpreter
 
-from bridge.body import MAX_INT_DIGITS, check_value, pause
-from bridge.cpu import offload
-from bridge.errors import BridgeError, invalid_param, invalid_setting
-from bridge.settings import Settings, coerce_bool
+from bridge.config.settings import Settings, coerce_bool
+from bridge.transport.body import MAX_INT_DIGITS, check_value, pause
+from bridge.transport.cpu import offload
+from bridge.transport.errors import BridgeError, invalid_param, invalid_setting
 
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -205,7 +205,7 @@ def map_request(
 ) -> Mapped:
     """Inputs, query, user and conversation for the app, from the request document.
 
-    With a mapping, the expressions run in a native thread (:mod:`bridge.cpu`): the event
+    With a mapping, the expressions run in a native thread (:mod:`bridge.transport.cpu`): the event
     loop keeps serving other requests meanwhile.
     """
     if any(getattr(settings, name) for name in MAPPING_SETTINGS):

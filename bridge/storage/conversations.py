@@ -6,7 +6,7 @@ one caller out of another's conversation. The bridge records, per endpoint, whic
 any ``conversation_id`` it did not create for that user — without invoking the app.
 
 Records last 30 days, are renewed when used in their second half, and live in a bounded
-:class:`~bridge.slots.BucketStore` (``BUCKETS`` × ``CAPACITY`` per endpoint). An unexpired
+:class:`~bridge.storage.slots.BucketStore` (``BUCKETS`` × ``CAPACITY`` per endpoint). An unexpired
 record is never evicted: when its bucket is full, a new conversation fails with 503
 ``storage_full`` (after the app ran, the caller is told; the conversation is simply never
 reachable) instead of silently dropping someone's ownership.
@@ -22,9 +22,9 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from bridge.errors import BridgeError, describe_exception, not_found
-from bridge.records import Memory, Records
-from bridge.slots import BucketStore, StorageFull
+from bridge.storage.records import Memory, Records
+from bridge.storage.slots import BucketStore, StorageFull
+from bridge.transport.errors import BridgeError, describe_exception, not_found
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class Conversations:
     def remember(self, conversation_id: str, user: str) -> None:
         """Record ``user`` as the owner (one ``get`` + one ``set``).
 
-        Raises :class:`~bridge.slots.StorageFull` when the record cannot be kept.
+        Raises :class:`~bridge.storage.slots.StorageFull` when the record cannot be kept.
         """
         self._put(conversation_id, _owner(user))
 

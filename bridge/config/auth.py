@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 from werkzeug.datastructures import Headers
 
-from bridge.errors import BridgeError, unauthorized
-from bridge.settings import Settings
+from bridge.config.settings import Settings
+from bridge.transport.errors import BridgeError, unauthorized
 
 HeaderMap = Mapping[str, str] | Headers  # werkzeug's Headers is not a typing Mapping
 

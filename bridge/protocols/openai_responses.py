@@ -4,9 +4,9 @@
   assistant; string content or ``input_text``/``output_text`` parts) and
   ``item_reference``s to this endpoint's own output messages. ``instructions`` and
   system/developer messages are the system prompt, handled as Chat Completions handles a
-  system message (:func:`bridge.openai_api.app_run`).
+  system message (:func:`bridge.protocols.openai_api.app_run`).
 - Continuity is server-side: every response id is recorded with its ``user`` and its Dify
-  conversation (:mod:`bridge.response_store`, one read to continue, one record write per
+  conversation (:mod:`bridge.storage.response_store`, one read to continue, one record write per
   response). ``previous_response_id`` continues that conversation; an unknown id, or one
   of another endpoint or another ``user``, is a 404 and the app does not run. A client
   that resends history instead (the AI SDK, the Agents SDK) continues too: its last
@@ -36,15 +36,27 @@ from typing import Any
 
 from werkzeug import Response
 
-from bridge.aggregate import error_from_event, outputs_text
-from bridge.body import json_object
-from bridge.call import Call
-from bridge.errors import BridgeError, describe_exception, internal_error, invalid_param, not_found
-from bridge.gateway import AppFailure, AppKind, Reason, kind_of_event
-from bridge.openai_api import app_run, chat_usage, message_role, workflow_usage
-from bridge.response_store import ID_PREFIX, ResponseStore, StoredResponse, is_response_id, new_id
-from bridge.responses import json_response, stream_response
-from bridge.sse import KEEPALIVE_COMMENT, named_frame, with_keepalive
+from bridge.app.aggregate import error_from_event, outputs_text
+from bridge.app.gateway import AppFailure, AppKind, Reason, kind_of_event
+from bridge.protocols.openai_api import app_run, chat_usage, message_role, workflow_usage
+from bridge.storage.response_store import (
+    ID_PREFIX,
+    ResponseStore,
+    StoredResponse,
+    is_response_id,
+    new_id,
+)
+from bridge.transport.body import json_object
+from bridge.transport.call import Call
+from bridge.transport.errors import (
+    BridgeError,
+    describe_exception,
+    internal_error,
+    invalid_param,
+    not_found,
+)
+from bridge.transport.responses import json_response, stream_response
+from bridge.transport.sse import KEEPALIVE_COMMENT, named_frame, with_keepalive
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from bridge.auth import HeaderMap
+from bridge.config.auth import HeaderMap
 
 
 def endpoint_base_url(headers: HeaderMap, route_path: str) -> str | None:

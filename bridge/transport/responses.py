@@ -1,11 +1,11 @@
 """werkzeug responses in the shapes the daemon relays faithfully.
 
-Bodies are built whole here; :func:`bridge.lines.bounded` (applied by the adapter to every
+Bodies are built whole here; :func:`bridge.transport.lines.bounded` (applied by the adapter to every
 response) streams large ones and splits large chunks, so no stdout line nears the daemon's
 5 MiB limit (protocol.md §4.5).
 
 Every body of more than one chunk ends through :func:`daemon_safe` (also applied by
-:func:`bridge.lines.bounded`): the real daemon
+:func:`bridge.transport.lines.bounded`): the real daemon
 (``internal/core/io_tunnel/endpoint_service.go`` ``InvokeEndpoint``, seen at bdb5642)
 starts copying chunks 2..n on a goroutine after the first one, then closes the response
 if the plugin's stream is already closed — dropping every chunk not yet copied. A body
@@ -64,7 +64,7 @@ def dumps(obj: object) -> str:
 def body_response(
     data: bytes, *, status: int = 200, content_type: str, headers: dict[str, str] | None = None
 ) -> Response:
-    """A complete body (streamed by :func:`bridge.lines.bounded` when it is large)."""
+    """A complete body (streamed by :func:`bridge.transport.lines.bounded` when it is large)."""
     return Response(data, status=status, content_type=content_type, headers=headers)
 
 
@@ -95,6 +95,6 @@ def stream_response(
     """
 
     def generate() -> Iterator[bytes]:
-        yield from chunks  # bridge.lines.bounded splits them and guards their end
+        yield from chunks  # bridge.transport.lines.bounded splits them and guards their end
 
     return Response(generate(), status=status, content_type=content_type, headers=SSE_HEADERS)

@@ -1,6 +1,6 @@
 """Stored Responses-API responses: id → owner, Dify conversation and (optionally) the object.
 
-The Responses face (:mod:`bridge.openai_responses`) keeps its server-side state through
+The Responses face (:mod:`bridge.protocols.openai_responses`) keeps its server-side state through
 this module only, so the storage layer under it can change without touching the face.
 
 A Dify conversation is linear, so the store keeps **one record per conversation**, in one
@@ -9,8 +9,8 @@ later response's id names the same slot (its first hex digits), so
 
 - :meth:`ResponseStore.find` is **one storage read** for any response of the chain;
 - :meth:`ResponseStore.save` is **one record write** per response (today's
-  :meth:`~bridge.records.Records.put` checks or clears the slot first: records are never
-  overwritten, see :mod:`bridge.records`);
+  :meth:`~bridge.storage.records.Records.put` checks or clears the slot first: records are never
+  overwritten, see :mod:`bridge.storage.records`);
 - storage is bounded by ``SLOTS`` records of at most ``MAX_RECORD_BYTES`` per endpoint, and
   a conversation's record is replaced only by a *new conversation* landing on its slot,
   never by later turns of other conversations.
@@ -31,7 +31,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.records import Records
+from bridge.storage.records import Records
 
 KIND = "resp"
 TTL = 30 * 24 * 3600.0  # OpenAI keeps stored responses 30 days

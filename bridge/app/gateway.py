@@ -2,7 +2,7 @@
 
 - :meth:`AppGateway.events` invokes the app **always in streaming mode** and yields Dify's
   event dicts unchanged (protocol.md §1.5); a blocking caller aggregates them
-  (:mod:`bridge.aggregate`), so agent-chat apps work in blocking mode and long runs never
+  (:mod:`bridge.app.aggregate`), so agent-chat apps work in blocking mode and long runs never
   sit silent long enough to hit the SDK's 250 s limit.
 - Failures the SDK raises as bare ``Exception(text)`` (§1.6) become :class:`AppFailure`, a
   :class:`BridgeError` with Dify's Service-API code and status and a :class:`Reason` the
@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-from bridge.body import check_text, check_value
-from bridge.errors import BridgeError
-from bridge.lines import app_request, check_invocation
+from bridge.transport.body import check_text, check_value
+from bridge.transport.errors import BridgeError
+from bridge.transport.lines import app_request, check_invocation
 
 CHAT_MODES = frozenset({"chat", "agent-chat", "advanced-chat"})
 PARAMETERS_TTL = 60.0
@@ -265,7 +265,7 @@ PARAMETERS = _ParametersCache()
 def check_run(run: RunRequest) -> None:
     """400 when the run carries what Dify cannot take (too deep, NUL, lone surrogates).
 
-    Bodies are checked as they are parsed (:mod:`bridge.body`); this is the one net under
+    Bodies are checked as they are parsed (:mod:`bridge.transport.body`); this is the one net under
     every route, whatever the values came from (mappings, headers, query strings).
     """
     check_value(run.inputs, "inputs")

@@ -12,7 +12,13 @@ from collections.abc import Callable
 
 from werkzeug import Response
 
-from bridge.errors import BridgeError, Family, describe_exception, error_response, internal_error
+from bridge.transport.errors import (
+    BridgeError,
+    Family,
+    describe_exception,
+    error_response,
+    internal_error,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from typing import Any
 
 from werkzeug import Request
 
-from bridge.auth import HeaderMap, authenticate
-from bridge.conversations import Conversations
-from bridge.gateway import AppGateway
-from bridge.records import Records
-from bridge.settings import Settings, parse_settings
+from bridge.app.gateway import AppGateway
+from bridge.config.auth import HeaderMap, authenticate
+from bridge.config.settings import Settings, parse_settings
+from bridge.storage.conversations import Conversations
+from bridge.storage.records import Records
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The one adapter every ``Endpoint`` calls: werkzeug request → :class:`Call` → handler →
 response, with errors rendered in the route family's format, CORS headers applied, and the
-body cut to what one daemon line can carry (:func:`bridge.lines.bounded`).
+body cut to what one daemon line can carry (:func:`bridge.transport.lines.bounded`).
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from typing import Any
 
 from werkzeug import Request, Response
 
-from bridge.call import Call
-from bridge.cors import cors_headers, preflight
-from bridge.errors import Family
-from bridge.fallback import unrouted_response
-from bridge.guard import guarded
-from bridge.lines import bounded
-from bridge.settings import parse_settings
+from bridge.config.settings import parse_settings
+from bridge.transport.call import Call
+from bridge.transport.cors import cors_headers, preflight
+from bridge.transport.errors import Family
+from bridge.transport.fallback import unrouted_response
+from bridge.transport.guard import guarded
+from bridge.transport.lines import bounded
 
 
 def serve(

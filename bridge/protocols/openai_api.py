@@ -5,7 +5,7 @@
 - system (and ``developer``) messages go to the app's ``system_prompt`` input when the app
   declares one, otherwise they are prepended to the first query of a conversation;
 - chat-type apps keep one Dify conversation per chat, found from the resent history
-  (:mod:`bridge.transcripts`), the ``X-Conversation-Id`` header, or started anew; the
+  (:mod:`bridge.storage.transcripts`), the ``X-Conversation-Id`` header, or started anew; the
   response carries ``X-Conversation-Id``;
 - workflow and completion apps get the last user message in ``query_variable``; other app
   inputs may be sent in a non-standard ``inputs`` object (``extra_body`` in the SDKs);
@@ -33,10 +33,20 @@ from typing import Any
 
 from werkzeug import Response
 
-from bridge.aggregate import PAUSED_TEXT, Aggregator, error_from_event, outputs_text
-from bridge.body import json_object
-from bridge.call import Call
-from bridge.errors import (
+from bridge.app.aggregate import PAUSED_TEXT, Aggregator, error_from_event, outputs_text
+from bridge.app.gateway import (
+    AppFailure,
+    AppKind,
+    Reason,
+    RunRequest,
+    input_variables,
+    kind_of_event,
+)
+from bridge.storage.overlap import Overlapped
+from bridge.storage.transcripts import AnswerDigest, Transcripts, Turn, endpoint_secret
+from bridge.transport.body import json_object
+from bridge.transport.call import Call
+from bridge.transport.errors import (
     BridgeError,
     Family,
     describe_exception,
@@ -44,11 +54,8 @@ from bridge.errors import (
     internal_error,
     invalid_param,
 )
-from bridge.gateway import AppFailure, AppKind, Reason, RunRequest, input_variables, kind_of_event
-from bridge.overlap import Overlapped
-from bridge.responses import json_response, stream_response
-from bridge.sse import DONE, KEEPALIVE_COMMENT, data_frame, with_keepalive
-from bridge.transcripts import AnswerDigest, Transcripts, Turn, endpoint_secret
+from bridge.transport.responses import json_response, stream_response
+from bridge.transport.sse import DONE, KEEPALIVE_COMMENT, data_frame, with_keepalive
 
 logger = logging.getLogger(__name__)
 

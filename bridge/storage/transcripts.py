@@ -20,7 +20,7 @@ Joining someone else's conversation (issue #10 item 4) is prevented three ways:
   the endpoint's ``api_key``, so storage keys cannot be computed from a transcript.
 
 Layout: all states of one conversation share its *first exchange* (first user turn and the
-answer to it), so their records live in one :class:`~bridge.slots.BucketStore` bucket chosen
+answer to it), so their records live in one :class:`~bridge.storage.slots.BucketStore` bucket chosen
 by the first exchange: a lookup is one ``get``, remembering the next state one ``set``
 (reusing the bucket read at lookup). Only digests are stored, never text; records live 7 days
 (a lost record only means a new conversation, so a full bucket evicts the soonest-expiring).
@@ -34,8 +34,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from bridge.records import Records
-from bridge.slots import Bucket, BucketStore
+from bridge.storage.records import Records
+from bridge.storage.slots import Bucket, BucketStore
 
 KIND = "oai"
 TTL = 7 * 24 * 3600.0
@@ -164,7 +164,7 @@ class Transcripts:
 
         One ``set`` when :meth:`conversation_for` read the bucket in this request and this
         process has not written it since, else one ``get`` + one ``set``. Raises
-        :class:`~bridge.slots.StorageFull` on refusal.
+        :class:`~bridge.storage.slots.StorageFull` on refusal.
         """
         first = first_exchange(transcript)
         if first is None:

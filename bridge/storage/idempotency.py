@@ -44,8 +44,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.records import Entry, Memory, Records
-from bridge.singleflight import SingleFlight
+from bridge.protocols.singleflight import SingleFlight
+from bridge.storage.records import Entry, Memory, Records
 
 KIND = "idem"
 TTL = 24 * 3600.0

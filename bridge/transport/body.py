@@ -14,7 +14,7 @@ bounds holds on every route (SPEC §9.1, docs/limits.md):
 
 Each is ``400 invalid_param`` with a message saying which bound was hit. The check walks the
 parsed value without recursion; bodies over :data:`OFFLOAD_SIZE` are parsed and checked in
-a native thread (:mod:`bridge.cpu`) so a 10 MiB body holds up other requests as little as
+a native thread (:mod:`bridge.transport.cpu`) so a 10 MiB body holds up other requests as little as
 the interpreter allows.
 """
 
@@ -28,8 +28,13 @@ from typing import Any
 
 from gevent import monkey
 
-from bridge.cpu import offload
-from bridge.errors import BridgeError, invalid_param, payload_too_large, unsupported_media_type
+from bridge.transport.cpu import offload
+from bridge.transport.errors import (
+    BridgeError,
+    invalid_param,
+    payload_too_large,
+    unsupported_media_type,
+)
 
 BODY_LIMIT = 10 * 1024 * 1024  # the daemon cuts bodies here, silently
 EMPTY_CHUNKED = b"0\r\n\r\n"  # an empty POST as the daemon forwards it (protocol.md §4.2)
@@ -59,7 +64,7 @@ _native_sleep = monkey.get_original("time", "sleep")
 
 def pause() -> None:
     """Let the event loop's thread take the GIL now (long CPU steps run in a native thread,
-    :mod:`bridge.cpu`), rather than at the interpreter's next 5 ms switch."""
+    :mod:`bridge.transport.cpu`), rather than at the interpreter's next 5 ms switch."""
     _native_sleep(0)
 
 
@@ -94,7 +99,7 @@ def parse_json(data: bytes | str, what: str = "Request body") -> Any:
             raise invalid_param(f"{what} is not valid UTF-8.") from None
     else:
         text = data
-    if len(text) > OFFLOAD_SIZE:  # parse and check off the event loop (bridge.cpu)
+    if len(text) > OFFLOAD_SIZE:  # parse and check off the event loop (bridge.transport.cpu)
         return offload(_parse_checked, text, what)
     return _parse_checked(text, what)
 

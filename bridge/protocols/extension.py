@@ -23,12 +23,9 @@ from typing import Any
 
 from werkzeug import Response
 
-from bridge.aggregate import PAUSED_TEXT, answer_text, is_paused, run_blocking
-from bridge.body import json_object
-from bridge.call import Call
-from bridge.errors import BridgeError, invalid_param
-from bridge.gateway import RunRequest, input_variables
-from bridge.moderation import (
+from bridge.app.aggregate import PAUSED_TEXT, answer_text, is_paused, run_blocking
+from bridge.app.gateway import RunRequest, input_variables
+from bridge.protocols.moderation import (
     DEFAULT_PRESET,
     Verdict,
     first_keyword,
@@ -36,8 +33,11 @@ from bridge.moderation import (
     verdict_from_answer,
     verdict_from_outputs,
 )
-from bridge.responses import json_response
-from bridge.singleflight import SingleFlight
+from bridge.protocols.singleflight import SingleFlight
+from bridge.transport.body import json_object
+from bridge.transport.call import Call
+from bridge.transport.errors import BridgeError, invalid_param
+from bridge.transport.responses import json_response
 
 APP_DEADLINE = 50.0  # Dify gives up after 60 s (connect included)
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})

@@ -3,14 +3,14 @@
 For each delivery: verify the signature on the raw body (``bridge.verifiers``, 401 on any
 failure, before anything is parsed), answer provider handshakes (Slack
 ``url_verification``, Discord PING, Meta's ``hub.challenge``), replay an already-answered
-delivery (``bridge.idempotency``), map the payload to the app's inputs
-(``bridge.mapping``), continue the external user's conversation for chat-type apps, run the
-app and answer per ``webhook_response``.
+delivery (``bridge.storage.idempotency``), map the payload to the app's inputs
+(``bridge.protocols.mapping``), continue the external user's conversation for chat-type apps, run
+the app and answer per ``webhook_response``.
 
 Two-way (SPEC §6.1, ``webhook_reply`` ≠ ``response``): the reply channel
 (:mod:`bridge.replies`) may skip the delivery (bot messages, edits…), extracts a preset
 mapping and the reply target; with a deferred ``run_mode`` the delivery is recorded as
-accepted and handed to a continuation (:mod:`bridge.continuation`, the hidden
+accepted and handed to a continuation (:mod:`bridge.protocols.continuation`, the hidden
 ``POST /_continue`` route served by :func:`resume`), and the platform gets the channel's ack.
 The continuation runs the app and posts the outcome with ``channel.send``. When the
 continuation cannot start, the run happens inline and the diagnostics page says why.
@@ -30,13 +30,21 @@ from urllib.parse import parse_qsl
 
 from werkzeug import Response
 
-from bridge import continuation, replies, verifiers
-from bridge.aggregate import PAUSED_TEXT, Aggregator, answer_text, is_paused
-from bridge.auth import keys_match
-from bridge.body import BODY_LIMIT, NotJson, check_text, decode_text, parse_json, raw_body
-from bridge.call import Call
-from bridge.conversations import storage_full
-from bridge.errors import (
+from bridge import replies, verifiers
+from bridge.app.aggregate import PAUSED_TEXT, Aggregator, answer_text, is_paused
+from bridge.app.gateway import AppFailure, AppKind, Reason, RunRequest, input_variables
+from bridge.config.auth import keys_match
+from bridge.protocols import continuation
+from bridge.protocols.mapping import Mapped, as_text, check_mapped_size, coerce, map_request, search
+from bridge.replies.base import FAILED, PAUSED, SUCCEEDED, message
+from bridge.storage.conversations import storage_full
+from bridge.storage.idempotency import FLIGHTS, REPLAY_HEADER, Deliveries, StoredResponse
+from bridge.storage.idempotency import fingerprint as idempotency_fingerprint
+from bridge.storage.records import Records
+from bridge.storage.slots import BucketStore, SlotStore, StorageFull
+from bridge.transport.body import BODY_LIMIT, NotJson, check_text, decode_text, parse_json, raw_body
+from bridge.transport.call import Call
+from bridge.transport.errors import (
     BridgeError,
     describe_exception,
     invalid_param,
@@ -44,15 +52,8 @@ from bridge.errors import (
     unauthorized,
     unsupported_media_type,
 )
-from bridge.gateway import AppFailure, AppKind, Reason, RunRequest, input_variables
-from bridge.idempotency import FLIGHTS, REPLAY_HEADER, Deliveries, StoredResponse
-from bridge.idempotency import fingerprint as idempotency_fingerprint
-from bridge.mapping import Mapped, as_text, check_mapped_size, coerce, map_request, search
-from bridge.public_url import endpoint_base_url
-from bridge.records import Records
-from bridge.replies.base import FAILED, PAUSED, SUCCEEDED, message
-from bridge.responses import body_response, dumps, json_response
-from bridge.slots import BucketStore, SlotStore, StorageFull
+from bridge.transport.public_url import endpoint_base_url
+from bridge.transport.responses import body_response, dumps, json_response
 from bridge.verifiers.base import Secrets, SignedRequest, VerificationFailed
 
 logger = logging.getLogger(__name__)
@@ -93,8 +94,8 @@ def parse_body(body: bytes, mimetype: str) -> Any:
 def _form_fields(body: bytes) -> dict[str, Any]:
     """Form fields (repeated names become lists); Slack's ``payload`` JSON field is decoded.
 
-    Text bounds as for JSON bodies (:mod:`bridge.body`): UTF-8, no NUL; a ``payload`` field
-    that is JSON must also be within the JSON bounds.
+    Text bounds as for JSON bodies (:mod:`bridge.transport.body`): UTF-8, no NUL; a ``payload``
+    field that is JSON must also be within the JSON bounds.
     """
     fields: dict[str, Any] = {}
     try:
@@ -453,7 +454,7 @@ def _render(mode: str, result: Mapping[str, Any], kind: AppKind) -> StoredRespon
 
 
 class _Busy(BridgeError):
-    """More deferred runs than :data:`bridge.continuation.GATE` allows: 503 + Retry-After."""
+    """Deferred runs beyond :data:`bridge.protocols.continuation.GATE`: 503 + Retry-After."""
 
     def __init__(self) -> None:
         super().__init__(

@@ -1,0 +1,5 @@
+"""App gateway: the one way the core reaches the Dify app.
+
+- ``gateway``      invoke (always streaming), failure translation, mode memory, fetch_app cache
+- ``aggregate``    Dify's blocking shapes from a stream; answer text of a result
+"""

@@ -1,0 +1,15 @@
+"""Protocols: each face App Bridge shows, from a ``Call`` to the app gateway and back.
+
+- ``service_api``  Dify Service-API facade (+ ``storage.conversations``: ownership)
+- ``openai_api``   OpenAI facade (+ ``storage.transcripts``: continuity for stateless clients)
+- ``openai_responses`` OpenAI Responses API (+ ``storage.response_store``: ids → conversations)
+- ``extension``    Dify API-based Extension (+ ``moderation``, ``singleflight``)
+- ``moderation``   the extension's moderation points
+- ``singleflight`` one run for concurrent identical requests (extension, idempotency)
+- ``webhook``      webhook receiver (+ ``bridge/verifiers/``, ``mapping``,
+                   ``storage.idempotency``, ``bridge/replies/``)
+- ``mapping``      webhook payload → app inputs, evaluated off the event loop
+- ``continuation`` deferred webhook runs: signed self-calls through the daemon, single use,
+                   bounded concurrency, fallback memory
+- ``diagnostics``  the ``GET /`` page; ``guides`` per-platform setup guides shown on it
+"""
