@@ -4,11 +4,11 @@
 - ``openai_api``   OpenAI facade (+ ``storage.transcripts``: continuity for stateless clients)
 - ``openai_responses`` OpenAI Responses API (+ ``storage.response_store``: ids → conversations)
 - ``extension``    Dify API-based Extension (+ ``moderation``, ``singleflight``)
-- ``moderation``   the extension's moderation points
+- ``moderation``   moderation decisions: pre-compiled keyword matcher, app-as-judge contract
 - ``singleflight`` one run for concurrent identical requests (extension, idempotency)
 - ``webhook``      webhook receiver (+ ``bridge/verifiers/``, ``mapping``,
                    ``storage.idempotency``, ``bridge/replies/``)
-- ``mapping``      webhook payload → app inputs, evaluated off the event loop
+- ``mapping``      webhook payload → app inputs, query and user (JMESPath, bounded, off the loop)
 - ``continuation`` deferred webhook runs: signed self-calls through the daemon, single use,
                    bounded concurrency, fallback memory
 - ``diagnostics``  the ``GET /`` page; ``guides`` per-platform setup guides shown on it
