@@ -60,7 +60,6 @@ SETTING_DEFAULTS: tuple[tuple[str, str], ...] = (
     ("cors_allowed_origins", "none (no CORS headers)"),
 )
 SETTING_NAMES = tuple(name for name, _ in SETTING_DEFAULTS)
-SECRETS = SECRET_SETTINGS | {"reply_token"}
 KEY_PLACEHOLDER = "$APP_BRIDGE_KEY"
 BASE_PLACEHOLDER = "https://<dify-host>/e/<hook_id>"
 EXAMPLE_USER = "diagnostics"
@@ -153,7 +152,7 @@ def setting_rows(
             rows.append(SettingRow(name, "problem", shown))
         elif not present:
             rows.append(SettingRow(name, "default", default))
-        elif name in SECRETS:
+        elif name in SECRET_SETTINGS:
             rows.append(SettingRow(name, "set", "set (secret, never shown)"))
         elif not reveal:
             rows.append(SettingRow(name, "set", "set (value shown with the API key)"))
