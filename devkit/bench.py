@@ -11,6 +11,12 @@ the bare SDK, and the same probe with App Bridge's SDK seams installed (``bridge
 with like. Each route's requests alternate with both baselines', so all see the same machine
 load. Then: keyword moderation, per-chunk translation (in-process) and streaming time to
 first byte.
+
+The emulator side of this process stays unpatched, OS threads as the daemon's goroutines are
+real threads: ``dify_plugin`` (which applies gevent's monkey patching on import) is imported
+only by the in-process sections, which run in a child process (``--in-process``). Run under
+gevent, the emulator's threads were greenlets of one loop and its pipes cooperative files —
+costing more per relayed message than the plugin's own work (issue #14).
 """
 
 from __future__ import annotations
@@ -20,7 +26,10 @@ import collections
 import contextlib
 import dataclasses
 import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -32,7 +41,6 @@ from bridge.protocols.moderation import first_keyword
 from bridge.storage import conversations, transcripts
 from bridge.storage.records import Records
 from devkit.daemon import PluginProcess
-from devkit.inprocess import InProcessPlugin
 from devkit.probe import PROBE_ROOT
 from devkit.wire import daemon_request_bytes
 from devkit.workspace import App, DirectStorage, Script, Workspace
@@ -291,6 +299,14 @@ def busy_endpoint(workspace: Workspace, endpoint_id: str = "endpoint-process") -
             records.store(kind, f"b{index:05d}", {"r": []})
 
 
+def _emulator_unpatched() -> None:
+    """The emulator runs on OS threads, as the daemon on goroutines (see the module doc)."""
+    from gevent import monkey  # noqa: PLC0415 - importing it patches nothing
+
+    if monkey.is_module_patched("threading"):
+        raise RuntimeError("the daemon emulator would run under gevent: import no dify_plugin here")
+
+
 SEAMED_PROBE_ENV = {"APP_BRIDGE_PROBE_SEAMS": "1"}  # devkit/probe_plugin/main.py reads it
 # On Dify's daemon a body of several chunks must end >= 50 ms after its first
 # (bridge.transport.responses daemon_safe): a floor for streams that finish faster, nothing for
@@ -303,6 +319,7 @@ NO_GRACE_ENV = {"APP_BRIDGE_END_GRACE_MS": "0"}
 def run_routes(n: int, only: str = "") -> list[RouteResult]:
     """Every route (or those whose name contains ``only``) and the null plugins' baselines,
     all three plugin processes alive at once; each route alternates with both baselines."""
+    _emulator_unpatched()
     results: list[RouteResult] = []
     with (
         PluginProcess(bench_workspace(), PROBE_ROOT, daemon_cut=False) as null_proc,
@@ -343,6 +360,7 @@ def route_table(results: list[RouteResult]) -> list[str]:
 def time_to_first_byte(n: int, first_delay: float = 0.2) -> list[tuple[str, float, float]]:
     """Streaming TTFB minus the app's first-event delay: the bridge against the probe on the
     bare SDK and on the SDK with App Bridge's seams."""
+    _emulator_unpatched()
     ws = Workspace([App("bench-chat", "chat", "Bench", script=Script(first_delay=first_delay))])
     invoke = _post("/app", {"kind": "chat", "app_id": "bench-chat", "query": "q", "inputs": {},
                             "response_mode": "streaming"})  # fmt: skip
@@ -382,6 +400,8 @@ def time_to_first_byte(n: int, first_delay: float = 0.2) -> list[tuple[str, floa
 
 def per_chunk_translation(n: int, chunks: int = 200) -> tuple[float, float, float]:
     """OpenAI chunk translation cost: (service-api µs/chunk, openai µs/chunk, difference)."""
+    from devkit.inprocess import InProcessPlugin  # noqa: PLC0415 - patches: child process only
+
     ws = Workspace([App("bench-chat", "chat", "Bench", script=Script(chunks=["tok "] * chunks))])
     bridge = InProcessPlugin(ws)
     dify = _post("/v1/chat-messages", {"query": "q", "response_mode": "streaming"}, "bench-key")
@@ -408,6 +428,8 @@ def keyword_moderation(n: int) -> list[Result]:
     raw = _post(
         "/extension", {"point": "app.moderation.output", "params": {"text": text}}, "bench-key"
     )
+    from devkit.inprocess import InProcessPlugin  # noqa: PLC0415 - patches: child process only
+
     bridge = InProcessPlugin(workspace())
 
     def match() -> object:
@@ -422,12 +444,32 @@ def keyword_moderation(n: int) -> list[Result]:
     ]
 
 
+def in_process_sections(n: int) -> None:
+    """The in-process tables (the SDK's executor in this process: gevent-patched)."""
+    print("| keyword moderation | level | median µs | p90 µs |")
+    print("|---|---|---|---|")
+    for result in keyword_moderation(n):
+        median_us, p90_us = result.median_ms * 1000, result.p90_ms * 1000
+        print(f"| {result.name} | {result.level} | {median_us:.1f} | {p90_us:.1f} |")
+    dify_us, openai_us, extra_us = per_chunk_translation(n)
+    print()
+    print("| streaming 200 chunks, in-process | µs per chunk |")
+    print("|---|---|")
+    print(f"| Dify events passed through (chat-messages) | {dify_us:.1f} |")
+    print(f"| translated to chat.completion.chunk (chat/completions) | {openai_us:.1f} |")
+    print(f"| translation overhead per chunk | {extra_us:.1f} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=300, help="timed requests per case")
     parser.add_argument("--routes", default="", help="only routes whose name contains this")
     parser.add_argument("--routes-only", action="store_true", help="skip the other sections")
+    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.in_process:  # the child process of a full run
+        in_process_sections(args.n)
+        return 0
     print(f"Every route, process level, n = {args.n} per case (plugin over stdio behind the")
     print("daemon emulator; ratio = p50 over the baseline's p50, measured in the same run):")
     print()
@@ -435,19 +477,15 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     if args.routes_only:
         return 0
-    print()
-    print("| keyword moderation | level | median µs | p90 µs |")
-    print("|---|---|---|---|")
-    for result in keyword_moderation(args.n):
-        median_us, p90_us = result.median_ms * 1000, result.p90_ms * 1000
-        print(f"| {result.name} | {result.level} | {median_us:.1f} | {p90_us:.1f} |")
-    dify_us, openai_us, extra_us = per_chunk_translation(args.n)
-    print()
-    print("| streaming 200 chunks, in-process | µs per chunk |")
-    print("|---|---|")
-    print(f"| Dify events passed through (chat-messages) | {dify_us:.1f} |")
-    print(f"| translated to chat.completion.chunk (chat/completions) | {openai_us:.1f} |")
-    print(f"| translation overhead per chunk | {extra_us:.1f} |")
+    print(flush=True)
+    # dify_plugin patches the whole process with gevent on import: never in this one. The
+    # in-process stream has no daemon to cut it either: without the end grace (read at import)
+    subprocess.run(
+        [sys.executable, "-m", "devkit.bench", "--in-process", "--n", str(args.n)],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, **NO_GRACE_ENV},
+        check=True,
+    )
     print()
     print("Time to first byte minus the app's own 200 ms first-event delay (process level):")
     print()

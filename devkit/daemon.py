@@ -5,7 +5,8 @@ runtime does (protocol.md §5.1–5.2): it starts the plugin with ``INSTALL_METH
 in the plugin directory, waits for the first heartbeat, writes one JSON request line per
 endpoint call, demultiplexes the plugin's ``session`` messages by ``session_id`` (many
 calls in flight at once), answers ``invoke`` messages from an emulated
-:class:`~devkit.workspace.Workspace` on their own threads, and relays ``stream``
+:class:`~devkit.workspace.Workspace` on reused worker threads as soon as they are read
+(whether or not the HTTP caller is reading the body yet, as the daemon does), and relays ``stream``
 messages as the daemon relays them to the HTTP caller (§4.5): status and headers from the
 first message, one body chunk per ``result``, an ``error`` message's JSON text written
 into the body. Like the daemon's ``bufio.Scanner``, it kills the plugin when a stdout line
@@ -393,7 +394,11 @@ class PluginProcess:
                 target = self._sessions.get(session_id)
                 ended = self.ended_sessions.get(session_id)
             if target is not None:
-                target.inbox.put(message)
+                invoke = _invocation(message)
+                if invoke is None:
+                    target.inbox.put(message)
+                else:  # answered at once, as the daemon answers each in a goroutine
+                    self._workers.submit(self._answer, target, invoke)
             elif ended is not None and _invoke_type(message):
                 self.dropped.append(
                     {"session_id": session_id, "type": _invoke_type(message), "why": ended}
@@ -455,7 +460,8 @@ class PluginProcess:
         session.inbox.put(_Ended())
 
     def _session_messages(self, session: Session, deadline: float) -> Iterator[dict]:
-        """The session's ``stream``/``error`` payloads; answers ``invoke`` on the side."""
+        """The session's ``stream``/``error`` payloads (``invoke`` messages never come here:
+        :meth:`_dispatch` hands them to the workers as it reads them)."""
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -477,9 +483,7 @@ class PluginProcess:
                     return
                 data = message.get("data") or {}
                 kind = data.get("type")
-                if kind == "invoke":
-                    self._workers.submit(self._answer, session, data.get("data") or {})
-                elif kind == "stream":
+                if kind == "stream":
                     yield {"type": kind, "data": data.get("data") or {}}
                 elif kind == "error":
                     self._end(session, "error")
@@ -564,6 +568,17 @@ def _daemon_error_body(message: dict) -> bytes:
     if message["type"] == "timeout":
         return daemon_error_body(-500, "killed by timeout")
     return json.dumps(message.get("data") or {}).encode()
+
+
+def _invocation(message: dict) -> dict | None:
+    """The backwards invocation a plugin ``session`` message carries, or None."""
+    data = message.get("data")
+    if message.get("event") != "session" or not isinstance(data, dict):
+        return None
+    if data.get("type") != "invoke":
+        return None
+    invoke = data.get("data")
+    return invoke if isinstance(invoke, dict) else {}
 
 
 def _invoke_type(message: dict) -> str:
