@@ -6,12 +6,15 @@ update ``VERIFIED_SDK``. At run time a changed SDK only loses the seam (its own 
 """
 
 import contextlib
+import datetime
+import decimal
 import importlib
 import inspect
 import io
 import os
 import posix
 import sys
+import uuid
 from typing import Any
 
 import gevent
@@ -20,14 +23,28 @@ from dify_plugin.core import plugin_executor
 from dify_plugin.core.entities.message import SessionMessage
 from dify_plugin.core.plugin_executor import PluginExecutor
 from dify_plugin.core.server.__base.response_writer import ResponseWriter
-from dify_plugin.core.server.__base.writer_entities import Event
+from dify_plugin.core.server.__base.writer_entities import Event, StreamOutputMessage
 from dify_plugin.core.server.stdio.request_reader import StdioRequestReader
 from dify_plugin.core.server.stdio.response_writer import StdioResponseWriter
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from bridge.transport import sdk
 
 PER_LINE_CALL = "TypeAdapter(dict[str, Any]).validate_json(line)"
+
+
+class _Nested(BaseModel):
+    label: str
+    at: float
+    when: datetime.datetime = datetime.datetime(2026, 12, 2, 13, 0, tzinfo=datetime.UTC)
+    blob: bytes = b"raw"
+
+
+INVOKE = {
+    "type": "storage",
+    "backwards_request_id": "0123456789abcdef0123456789abcdef",
+    "request": {"opt": "set", "key": "ab/e/owners/b00001", "value": "7b7d"},
+}
 
 
 def test_the_sdk_is_the_version_the_seams_were_verified_on():
@@ -207,6 +224,10 @@ class _Recording(StdioResponseWriter):
         {"type": "stream", "data": {"status": 200, "result": "6f6b"}},
         None,
         SessionMessage(type=SessionMessage.Type.END, data={}),
+        SessionMessage(type=SessionMessage.Type.INVOKE, data=INVOKE),
+        SessionMessage(type=SessionMessage.Type.STREAM, data={"m": _Nested(label="é", at=2.5)}),
+        _Nested(label="model", at=-1.0),
+        {"error": "x", "args": {"traceback": None}},
     ],
 )
 def test_one_write_sends_the_bytes_the_sdk_sends(data):
@@ -217,3 +238,57 @@ def test_one_write_sends_the_bytes_the_sdk_sends(data):
     assert len(ours.writes) == 1 and len(theirs.writes) == 2
     assert ours.writes == ["".join(theirs.writes)]
     assert ours.writes[0].endswith("}\n\n")
+
+
+# -- messages serialised without a model per message -----------------------------------------
+
+
+ODD_VALUES: list[Any] = [
+    {"text": 'é ✓ \u2028 \x00 "quoted" </script>', "n": [1, -2, 2**63, 1.5, 1e300, 0.1]},
+    {"nan": float("nan"), "inf": float("inf"), "neg": -0.0, "big": 10**30},
+    {"bytes": b"\xff\x00", "tuple": (1, "a"), "set": {3}, "none": None, "bool": [True, False]},
+    {"enum": SessionMessage.Type.STREAM, "event": Event.LOG, "nested": {"d": {"e": [{}]}}},
+    {"uuid": uuid.UUID(int=1), "date": datetime.date(2026, 1, 2), "dec": decimal.Decimal("1.50")},
+    {"model": _Nested(label="x", at=1.0), 3: "int key", None: "none key"},
+    {"unserialisable": object()},
+    SessionMessage(type=SessionMessage.Type.INVOKE, data=INVOKE).model_dump(),
+    {},
+    None,
+]
+
+
+def _model_json(event: Any, session_id: Any, data: Any) -> str | type[Exception]:
+    try:
+        return StreamOutputMessage(event=event, session_id=session_id, data=data).model_dump_json()
+    except Exception as exc:  # compared with what the seam raises
+        return type(exc)
+
+
+def _seam_json(event: Any, session_id: Any, data: Any) -> str | type[Exception]:
+    try:
+        return sdk.message_json(event, session_id, data)
+    except Exception as exc:  # compared with what the model raises
+        return type(exc)
+
+
+@pytest.mark.parametrize("data", ODD_VALUES)
+@pytest.mark.parametrize("event", [Event.SESSION, Event.LOG, Event.ERROR, "session"])
+@pytest.mark.parametrize("session_id", ["7f1c5a0e-session", None, "", 5])
+def test_messages_are_written_exactly_as_the_model_writes_them(event, session_id, data):
+    sdk.install()
+    assert _seam_json(event, session_id, data) == _model_json(event, session_id, data)
+
+
+def test_the_message_model_is_the_one_the_seam_was_verified_on():
+    """The premise: three plain fields, no validators or serialisers of the model's own."""
+    assert {name: str(f.annotation) for name, f in StreamOutputMessage.model_fields.items()} == {
+        "event": str(Event),
+        "session_id": "str | None",
+        "data": "dict | pydantic.main.BaseModel | None",
+    }
+    assert StreamOutputMessage.model_config == {}
+    assert not StreamOutputMessage.__pydantic_decorators__.field_serializers
+    assert not StreamOutputMessage.__pydantic_decorators__.model_serializers
+    assert not StreamOutputMessage.__pydantic_decorators__.field_validators
+    assert not StreamOutputMessage.__pydantic_decorators__.model_validators
+    assert [e.value for e in Event] == ["log", "error", "session", "heartbeat"]
