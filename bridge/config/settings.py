@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -223,8 +225,49 @@ class _Collector:
         return value
 
 
+PARSED_SETTINGS_KEPT = 64  # distinct settings remembered (endpoints of this process)
+_PLAIN = frozenset({str, int, float, bool, type(None), dict, list})  # what JSON decodes to
+_parsed: OrderedDict[str, Settings] = OrderedDict()
+_parsed_lock = threading.Lock()
+
+
 def parse_settings(raw: Mapping | None) -> Settings:
-    """Coerce Dify's settings mapping into :class:`Settings`; never raises."""
+    """Coerce Dify's settings mapping into :class:`Settings`; never raises.
+
+    Dify sends an endpoint's settings with every request: settings that decode from JSON are
+    parsed once (keyed by their JSON text, the least recently used of
+    :data:`PARSED_SETTINGS_KEPT` forgotten first) — :class:`Settings` is immutable, so every
+    request of the endpoint shares one. Anything else is parsed every time."""
+    key = _settings_key(raw)
+    if key is None:
+        return _parse(raw)
+    with _parsed_lock:
+        found = _parsed.get(key)
+        if found is not None:
+            _parsed.move_to_end(key)
+            return found
+    parsed = _parse(raw)
+    with _parsed_lock:
+        _parsed[key] = parsed
+        while len(_parsed) > PARSED_SETTINGS_KEPT:
+            _parsed.popitem(last=False)
+    return parsed
+
+
+def _settings_key(raw: object) -> str | None:
+    """The JSON text of a settings dict of plain values, or None. Nested values only matter
+    through the app selector's ``app_id`` text, which any ``str`` reads alike."""
+    if type(raw) is not dict or any(
+        type(name) is not str or type(value) not in _PLAIN for name, value in raw.items()
+    ):
+        return None
+    try:
+        return json.dumps(raw, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+def _parse(raw: Mapping | None) -> Settings:
     c = _Collector(raw if isinstance(raw, Mapping) else {})
     api_key = c.require_text("api_key", "is not set: every request is refused until it is.")
     app_id, app_problem = _app_id(c.raw.get("app"))

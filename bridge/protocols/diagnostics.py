@@ -17,7 +17,9 @@ Rendered from plain data (:func:`page_model`) so it is testable without HTTP:
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html import escape
@@ -547,13 +549,56 @@ def page(call: Call) -> Response:
                 "Dify could not return the selected app's input form: check that the app "
                 "still exists and is published."
             )
-    model = page_model(
-        base=endpoint_base_url(call.headers, "/"),
-        settings=call.settings,
-        raw_settings=dict(call.raw_settings),
-        authenticated=authenticated,
-        mode=mode,
-        parameters=parameters,
-        notices=notices,
-    )
-    return html_response(render(model))
+    base = endpoint_base_url(call.headers, "/")
+    raw_settings = dict(call.raw_settings)
+    key = _page_key(base, authenticated, mode, parameters, notices, raw_settings)
+    html = PAGES.get(key) if key is not None else None
+    if html is None:
+        model = page_model(
+            base=base,
+            settings=call.settings,
+            raw_settings=raw_settings,
+            authenticated=authenticated,
+            mode=mode,
+            parameters=parameters,
+            notices=notices,
+        )
+        html = render(model)
+        if key is not None:
+            PAGES.put(key, html)
+    return html_response(html)
+
+
+class _Pages:
+    """The last pages rendered, by everything a page is made of (it is a pure function of
+    the base URL, whether the caller is keyed, the app's mode and input form, the notices
+    and the settings — which :func:`page_model` parses from the raw ones): a page reloaded
+    or polled is not built again."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._pages: OrderedDict[str, str] = OrderedDict()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            html = self._pages.get(key)
+            if html is not None:
+                self._pages.move_to_end(key)
+            return html
+
+    def put(self, key: str, html: str) -> None:
+        with self._lock:
+            self._pages[key] = html
+            while len(self._pages) > self._capacity:
+                self._pages.popitem(last=False)
+
+
+PAGES = _Pages(capacity=16)
+
+
+def _page_key(*parts: object) -> str | None:
+    try:
+        return json.dumps(parts, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):  # not plain JSON: built every time
+        return None

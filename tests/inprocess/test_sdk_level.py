@@ -5,6 +5,7 @@ import json
 import pytest
 from conftest import SETTINGS
 
+from bridge.protocols import diagnostics
 from bridge.storage.records import Records
 
 HOOK_URL = "https://dify.example.com/e/hook0000000000ab/"
@@ -32,6 +33,32 @@ def test_diagnostics_page_names_missing_settings(inprocess):
     assert r.status == 200
     assert '<code>api_key</code></td><td class="problem">' in r.text
     assert '<code>app</code></td><td class="problem">' in r.text
+
+
+def test_a_page_built_once_is_served_only_to_callers_it_was_built_for(inprocess, monkeypatch):
+    """Pages are remembered by what they are made of: never a keyed page for an unkeyed
+    caller, another endpoint URL, other settings or another notice."""
+    built = []
+    render = diagnostics.render
+    monkeypatch.setattr(diagnostics, "render", lambda model: built.append(model) or render(model))
+    monkeypatch.setattr(diagnostics, "PAGES", diagnostics._Pages(capacity=16))
+    keyed = {"Authorization": "Bearer test-key", "Dify-Hook-Url": HOOK_URL}
+    first = inprocess.request("GET", "/", settings=SETTINGS, headers=keyed).text
+    assert "app-chat-0001" in first
+    assert inprocess.request("GET", "/", settings=SETTINGS, headers=keyed).text == first
+    assert len(built) == 1
+    unkeyed = inprocess.request("GET", "/", settings=SETTINGS, headers={"Dify-Hook-Url": HOOK_URL})
+    assert "app-chat-0001" not in unkeyed.text
+    other_url = {**keyed, "Dify-Hook-Url": "https://other.example.com/e/hook0000000000ab/"}
+    assert (
+        "https://other.example.com/"
+        in inprocess.request("GET", "/", settings=SETTINGS, headers=other_url).text
+    )
+    renamed = inprocess.request(
+        "GET", "/", settings={**SETTINGS, "model_name": "renamed-model"}, headers=keyed
+    ).text
+    assert "renamed-model" in renamed and "renamed-model" not in first
+    assert len(built) == 4
 
 
 def test_head_runs_the_get_route(inprocess):

@@ -1,5 +1,9 @@
+import json
+from types import MappingProxyType
+
 import pytest
 
+from bridge.config import settings as settings_module
 from bridge.config.settings import coerce_bool, parse_settings
 from bridge.transport.errors import BridgeError
 
@@ -168,3 +172,50 @@ def test_a_secret_with_nul_or_a_lone_surrogate_reads_as_unset(name):
     s = parse_settings({**BASE, name: "abc\x00"})
     assert getattr(s, name) == ""  # never "abc": a shorter key must not open the endpoint
     assert s.problem(name) is not None
+
+
+# -- one parse per distinct settings ---------------------------------------------------------
+
+SAME_AS_DIFY_SENDS = [
+    {"api_key": "k", "app": {"app_id": "a1", "inputs": {}, "files": []}},
+    {"api_key": " k ", "app": "a1", "webhook_verification": "HMAC_SHA256", "webhook_secret": ""},
+    {"api_key": "k", "app": ["a1"], "webhook_reply": "slack", "moderation_keywords": "a,\nb"},
+    {"api_key": "k\x00", "cors_allowed_origins": "https://a/ https://b", "run_mode": 3},
+    {"api_key": 12, "app": {"app_id": 7}, "webhook_inputs": '{"x": 1}', "model_name": 1.5},
+    {"app": None, "webhook_verification": None, "webhook_user": True},
+    {},
+]
+
+
+@pytest.mark.parametrize("raw", SAME_AS_DIFY_SENDS)
+def test_remembered_settings_are_what_a_fresh_parse_gives(raw):
+    first = parse_settings(raw)
+    again = parse_settings(json.loads(json.dumps(raw)))  # the next request: equal, not the same
+    assert again is first
+    assert first == settings_module._parse(raw)
+
+
+def test_settings_of_other_types_are_parsed_every_time():
+    for raw in (
+        {"api_key": "k", "app": ("a1",)},  # a tuple, which JSON never decodes to
+        MappingProxyType({"api_key": "k", "app": "a1"}),
+        {"api_key": "k", "app": "a1", "model_name": IntLike(1)},
+        {"api_key": "k", 1: "x"},
+    ):
+        assert parse_settings(raw) is not parse_settings(raw)
+        assert parse_settings(raw) == settings_module._parse(raw)
+    assert parse_settings(None) == settings_module._parse({})
+
+
+def test_a_changed_setting_is_parsed_again_and_memory_is_bounded():
+    base = {"api_key": "k", "app": "a1"}
+    assert parse_settings(base).app_id == "a1"
+    assert parse_settings({**base, "app": "a2"}).app_id == "a2"
+    for i in range(settings_module.PARSED_SETTINGS_KEPT * 2):
+        parse_settings({**base, "api_key": f"k{i}"})
+    assert len(settings_module._parsed) == settings_module.PARSED_SETTINGS_KEPT
+
+
+class IntLike(int):
+    def __str__(self) -> str:
+        return "not one"
