@@ -28,6 +28,7 @@ never sees a bucket missing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -207,6 +208,7 @@ class Memory[K]:
 MISSING = "load data failed"  # the SDK's text for the daemon's missing-key error
 
 
+@functools.lru_cache(maxsize=256)  # a pure function of the id, computed for every request
 def namespace(endpoint_id: str) -> str:
     """The storage segment of an endpoint: injective (see the module doc)."""
     if 0 < len(endpoint_id) <= 64 and all(
