@@ -19,9 +19,10 @@ from typing import Any
 
 import gevent
 import pytest
-from dify_plugin.core import plugin_executor
+from dify_plugin.core import plugin_executor, runtime
 from dify_plugin.core.entities.message import SessionMessage
 from dify_plugin.core.plugin_executor import PluginExecutor
+from dify_plugin.core.runtime import BackwardsInvocation, Session
 from dify_plugin.core.server.__base.response_writer import ResponseWriter
 from dify_plugin.core.server.__base.writer_entities import Event, StreamOutputMessage
 from dify_plugin.core.server.stdio.request_reader import StdioRequestReader
@@ -59,6 +60,7 @@ def test_install_is_idempotent_and_every_seam_is_active():
         "cached_type_adapter": True,
         "cooperative_stdin": True,
         "one_write_per_message": True,
+        "invocations_on_first_use": True,
     }
     wrapped = PluginExecutor.invoke_endpoint
     assert sdk.install()["unparseable_requests"]
@@ -134,6 +136,7 @@ def test_other_sdk_versions_keep_their_own_code():
     assert sdk._install_request_seam("dify_plugin.core.utils.http_parser") is False
     assert sdk._install_stdin_reader("0.11.0") is False
     assert sdk._install_one_write("0.11.0") is False
+    assert sdk._install_lazy_invocations("0.11.0") is False
 
 
 # -- stdin without the threadpool ---------------------------------------------------------
@@ -292,3 +295,56 @@ def test_the_message_model_is_the_one_the_seam_was_verified_on():
     assert not StreamOutputMessage.__pydantic_decorators__.field_validators
     assert not StreamOutputMessage.__pydantic_decorators__.model_validators
     assert [e.value for e in Event] == ["log", "error", "session", "heartbeat"]
+
+
+# -- a session's invocation helpers built on first use -----------------------------------------
+
+
+def _eager_session(**kwargs: Any) -> Session:
+    """A session as the SDK builds it: every helper at once (its own _register_invocations)."""
+    session = Session(session_id="s", executor=None, reader=None, writer=None)
+    sdk._replaced["Session._register_invocations"](session)
+    return session
+
+
+def test_what_builds_a_sessions_helpers_is_what_the_seam_was_verified_on():
+    """The premise (SDK ``core/runtime.py``): ``_register_invocations`` and the three groups
+    build helpers that only keep the session — nothing else runs, so later is the same."""
+    sdk.install()
+    found = {"Session._register_invocations": sdk.source_digest(
+        sdk._replaced["Session._register_invocations"])}  # fmt: skip
+    for name in sdk.VERIFIED_SOURCES:
+        owner, _, method = name.partition(".")
+        if owner != "Session":
+            found[name] = sdk.source_digest(getattr(getattr(runtime, owner), method))
+    assert found == sdk.VERIFIED_SOURCES
+    eager = _eager_session()
+    helpers = [eager.tool, eager.storage, eager.file]
+    for group in (eager.model, eager.app, eager.workflow_node):
+        helpers += [v for v in vars(group).values() if isinstance(v, BackwardsInvocation)]
+    assert len(helpers) == 17
+    for helper in helpers:
+        assert type(helper).__init__ is BackwardsInvocation.__init__
+        assert vars(helper) == {"session": eager}
+
+
+def test_helpers_are_built_on_first_use_once_per_session_as_the_sdk_builds_them():
+    sdk.install()
+    assert Session._register_invocations is sdk._register_invocations
+    lazy = Session(session_id="s", executor=None, reader=None, writer=None)
+    eager = _eager_session()
+    names = ("model", "tool", "app", "workflow_node", "storage", "file")
+    assert not set(names) & set(vars(lazy))
+    for name in names:
+        built = getattr(lazy, name)
+        assert getattr(lazy, name) is built and vars(lazy)[name] is built
+        assert type(built) is type(getattr(eager, name))
+        assert {k: type(v) for k, v in vars(built).items() if k != "session"} == {
+            k: type(v) for k, v in vars(getattr(eager, name)).items() if k != "session"
+        }
+        assert getattr(built, "session", lazy) is lazy
+    assert lazy.app.chat.session is lazy and lazy.model.llm.session is lazy
+    other = Session(session_id="t", executor=None, reader=None, writer=None)
+    assert other.storage is not lazy.storage and other.storage.session is other
+    other.app = "replaced"  # still a plain attribute for whoever sets it
+    assert other.app == "replaced"
