@@ -16,7 +16,19 @@ arrival order entirely, and values are never touched. Objects whose keys are the
 (``inputs``, ``outputs``, ``process_data``, …) keep their arrival order: Dify's order for
 them is the app's, which the daemon's hop erased.
 
-Sources (Dify 1.15.0 = ``3aa26fb``; file:line in docs/dify-order.md).
+Sources, ``langgenius/dify`` 1.15.0 (``3aa26fb``; ``api/`` omitted), tables written from them:
+
+- envelopes: ``core/app/apps/{chat,agent_chat}/generate_response_converter.py:76-88``,
+  ``completion/…:75-86``, ``advanced_chat/…:98-110``, ``workflow/…:63-76``; error dicts
+  ``core/app/apps/base_app_generate_response_converter.py:113-148``;
+- models: ``core/app/entities/task_entities.py:98-965`` (``metadata``: ``TaskStateMetadata``
+  ``:26-30``); ``created_by``: ``core/app/apps/common/workflow_response_converter.py:97-107``;
+  ``message_end.files``: ``core/app/task_pipeline/message_file_utils.py:83-94``; retriever
+  resources: ``core/rag/entities/citation_metadata.py:6-25``; pause reasons:
+  ``core/workflow/human_input_policy.py:91-110`` over graphon 0.5.3's
+  ``entities/pause_reason.py:15-39``; form inputs and actions: graphon
+  ``nodes/human_input/entities.py:32-205``; usage: graphon
+  ``model_runtime/entities/llm_entities.py:90-106``.
 """
 
 from __future__ import annotations
