@@ -50,10 +50,14 @@ class Order:
 
     keys: tuple[str, ...]
     nested: tuple[tuple[str, Order], ...] = ()
+    # (key, order): an object holding ``key`` is another model, written in ``order``
+    unless: tuple[str, Order] | None = None
 
 
 def reorder(obj: Mapping[str, Any], order: Order) -> dict[str, Any]:
     """``obj`` with ``order``'s keys first (in that order), then its other keys as they came."""
+    if order.unless is not None and order.unless[0] in obj:
+        order = order.unless[1]
     out = {key: obj[key] for key in order.keys if key in obj}
     if len(out) != len(obj):
         for key, value in obj.items():
@@ -125,7 +129,23 @@ METADATA = Order(
         ("usage", USAGE),
     ),
 )
-MESSAGE_FILE_INFO = Order(
+FILE = Order(  # graphon's File.to_dict(): its model fields, then related_id and url
+    (
+        "dify_model_identity",
+        "id",
+        "type",
+        "transfer_method",
+        "remote_url",
+        "reference",
+        "filename",
+        "extension",
+        "mime_type",
+        "size",
+        "related_id",
+        "url",
+    )
+)
+MESSAGE_FILE_INFO = Order(  # a chat message's files; a chatflow's are File.to_dict()s
     (
         "related_id",
         "extension",
@@ -137,7 +157,8 @@ MESSAGE_FILE_INFO = Order(
         "url",
         "upload_file_id",
         "remote_url",
-    )
+    ),
+    unless=("dify_model_identity", FILE),
 )
 USER_ACTION = Order(("id", "title", "button_style"))
 _SOURCE = Order(("type", "selector", "value"))
@@ -189,6 +210,7 @@ _NODE_RESULT = (
     "iteration_id",
     "loop_id",
 )
+_FILES = (("files", FILE),)
 _STEP_HEAD = ("id", "node_id", "node_type", "title")
 _STEP_STARTED = (*_STEP_HEAD, "created_at", "extras", "metadata", "inputs", "inputs_truncated")
 _STEP_COMPLETED = (
@@ -260,7 +282,7 @@ _EVENTS: dict[str, tuple[tuple[str, ...], Order | None, tuple[tuple[str, Order],
                 "exceptions_count",
                 "files",
             ),
-            (("created_by", CREATED_BY),),
+            (("created_by", CREATED_BY), ("files", FILE)),
         ),
         (),
     ),
@@ -337,8 +359,12 @@ _EVENTS: dict[str, tuple[tuple[str, ...], Order | None, tuple[tuple[str, Order],
         ),
         (),
     ),
-    "node_finished": ((_RUN, "data"), Order((*_NODE_HEAD, *_NODE_RESULT)), ()),
-    "node_retry": ((_RUN, "data"), Order((*_NODE_HEAD, *_NODE_RESULT, "retry_index")), ()),
+    "node_finished": ((_RUN, "data"), Order((*_NODE_HEAD, *_NODE_RESULT), _FILES), ()),
+    "node_retry": (
+        (_RUN, "data"),
+        Order((*_NODE_HEAD, *_NODE_RESULT, "retry_index"), _FILES),
+        (),
+    ),
     "iteration_started": ((_RUN, "data"), Order(_STEP_STARTED), ()),
     "iteration_next": (
         (_RUN, "data"),

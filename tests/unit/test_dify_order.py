@@ -39,6 +39,11 @@ FILE_INFO = (
     '"mime_type":"image/png","transfer_method":"local_file","type":"image","url":"/f",'
     '"upload_file_id":"u1","remote_url":null}'
 )
+FILE = (  # graphon File.to_dict()
+    '{"dify_model_identity":"__dify__file__","id":null,"type":"image",'
+    '"transfer_method":"tool_file","remote_url":null,"reference":"r1","filename":"a.png",'
+    '"extension":".png","mime_type":"image/png","size":10,"related_id":"r1","url":"/f"}'
+)
 NODE_HEAD = (
     '"id":"e1","node_id":"1711","node_type":"llm","title":"LLM","index":2,'
     '"predecessor_node_id":"1710","inputs":{"q":"x"},"inputs_truncated":false'
@@ -74,6 +79,10 @@ FRAMES = [
            f'{{"annotation_reply":{{"id":"a1","account":{{"id":"u1","name":"Ada"}}}},'
            f'"retriever_resources":[{RESOURCE}],"usage":{USAGE},"reasoning":{{}}}},'
            f'"files":[{FILE_INFO}]}}'),
+    # a chatflow's message_end files are File.to_dict()s
+    (CHAT, f'{{"event":"message_end",{C},"task_id":"t1","id":"m1","metadata":'
+           f'{{"annotation_reply":null,"retriever_resources":[],"usage":{USAGE},'
+           f'"reasoning":{{"1711":"First, think."}}}},"files":[{FILE}]}}'),
     (CHAT, f'{{"event":"agent_message",{C},"task_id":"t1","id":"m1","answer":"Hi"}}'),
     (CHAT, f'{{"event":"agent_thought",{C},"task_id":"t1","id":"th1","position":1,'
            '"thought":"look","observation":"","tool":"search","tool_labels":{},'
@@ -106,6 +115,8 @@ FRAMES = [
                '"loop_id":null,"agent_strategy":{"name":"react","icon":null}}}'),
     (WORKFLOW, '{"event":"node_finished","workflow_run_id":"r1","task_id":"t1","data":{'
                f'{NODE_HEAD},{NODE_RESULT}}}}}'),
+    (WORKFLOW, '{"event":"node_finished","workflow_run_id":"r1","task_id":"t1","data":{'
+               f'{NODE_HEAD},{NODE_RESULT.replace('"files":[]', f'"files":[{FILE}]')}}}}}'),
     (WORKFLOW, '{"event":"node_retry","workflow_run_id":"r1","task_id":"t1","data":{'
                f'{NODE_HEAD},{NODE_RESULT},"retry_index":1}}}}'),
     (WORKFLOW, '{"event":"iteration_started","workflow_run_id":"r1","task_id":"t1","data":'
@@ -135,7 +146,7 @@ FRAMES = [
                '{"id":"r1","workflow_id":"w1","status":"succeeded","outputs":{"text":"hi"},'
                '"error":null,"elapsed_time":1.25,"total_tokens":20,"total_steps":3,'
                '"created_by":{"id":"u1","user":"DEFAULT-USER"},"created_at":1705398420,'
-               '"finished_at":1705398421,"exceptions_count":0,"files":[]}}'),
+               f'"finished_at":1705398421,"exceptions_count":0,"files":[{FILE}]}}}}'),
     (WORKFLOW, '{"event":"workflow_finished","workflow_run_id":"r1","task_id":"t1","data":'
                '{"id":"r1","workflow_id":"w1","status":"failed","outputs":null,'
                '"error":"boom","elapsed_time":1.25,"total_tokens":0,"total_steps":1,'
