@@ -14,7 +14,8 @@ and event, from Dify's models) in Dify's order, then any key the table does not 
 field a newer Dify added) in arrival order. An event the table does not know keeps its
 arrival order entirely, and values are never touched. Objects whose keys are the app's
 (``inputs``, ``outputs``, ``process_data``, …) keep their arrival order: Dify's order for
-them is the app's, which the daemon's hop erased.
+them is the app's, which the daemon's hop erased. :func:`framer` writes a stream's frames:
+keys in this order, JSON as Dify's orjson writes it (:func:`~bridge.transport.sse.dify_frame`).
 
 Sources, ``langgenius/dify`` 1.15.0 (``3aa26fb``; ``api/`` omitted), tables written from them:
 
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.app.gateway import AppKind
+from bridge.transport.sse import data_frame, dify_frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,6 +484,46 @@ def in_dify_order(event: Mapping[str, Any], kind: AppKind) -> Mapping[str, Any]:
     came. Streams use :func:`orderer` (the same, with the kind's table bound).
     """
     return _ORDERERS[kind](event)
+
+
+# Events whose Dify 1.15 model holds only strings, ints, booleans and nulls: with no key the
+# table does not know, their frame cannot hold a float, so dify_frame's float check is skipped
+# (these are the per-chunk events of every stream)
+_NO_FLOATS = frozenset(
+    {
+        "message",
+        "agent_message",
+        "message_file",
+        "message_replace",
+        "tts_message",
+        "tts_message_end",
+        "text_chunk",
+        "text_replace",
+        "reasoning_chunk",
+    }
+)
+
+
+def framer(kind: AppKind) -> Callable[[Mapping[str, Any]], bytes]:
+    """Each event's SSE frame as Dify's Service API writes it, for one app kind (a stream):
+    keys in Dify's order (:func:`orderer`), JSON as orjson writes it (:func:`dify_frame`)."""
+    order = orderer(kind)
+    plain: dict[str, tuple[frozenset[str], frozenset[str] | None]] = {}
+    for name, spec in _TABLE[kind].items():
+        if name in _NO_FLOATS:
+            data = dict(spec.nested).get("data")
+            plain[name] = (frozenset(spec.keys), None if data is None else frozenset(data.keys))
+
+    def frame(event: Mapping[str, Any]) -> bytes:
+        ordered = order(event)
+        known = plain.get(event.get("event"))  # type: ignore[arg-type]
+        if known is not None and known[0].issuperset(event):
+            data = event.get("data")
+            if known[1] is None or not isinstance(data, dict) or known[1].issuperset(data):
+                return data_frame(ordered)
+        return dify_frame(ordered)
+
+    return frame
 
 
 def metadata_in_dify_order(metadata: Mapping[str, Any]) -> dict[str, Any]:

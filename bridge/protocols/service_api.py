@@ -23,7 +23,7 @@ from typing import Any
 from werkzeug import Response
 
 from bridge.app.aggregate import Aggregator
-from bridge.app.dify_order import ENVELOPES, in_dify_order, orderer
+from bridge.app.dify_order import ENVELOPES, framer, in_dify_order
 from bridge.app.gateway import (
     AppFailure,
     AppKind,
@@ -39,7 +39,7 @@ from bridge.transport.body import json_object
 from bridge.transport.call import Call
 from bridge.transport.errors import BridgeError, describe_exception, internal_error, invalid_param
 from bridge.transport.responses import json_response, stream_response
-from bridge.transport.sse import PING, data_frame, with_keepalive
+from bridge.transport.sse import PING, dify_frame, with_keepalive
 
 logger = logging.getLogger(__name__)
 
@@ -231,19 +231,19 @@ class _Run:
 def _frames(items: Iterator[Any], route: AppKind) -> Iterator[bytes]:
     """SSE frames; a failure after the first byte becomes an ``error`` event, then the end."""
     last: Mapping[str, Any] | None = None
-    in_order = orderer(route)
+    frame = framer(route)
     try:
         for item in items:
             if item is PING:
                 yield PING
                 continue
-            yield data_frame(in_order(item))
+            yield frame(item)
             last = item
     except BridgeError as error:
-        yield data_frame(in_dify_order(error_event(last, error, route), route))
+        yield dify_frame(in_dify_order(error_event(last, error, route), route))
     except Exception as exc:  # noqa: BLE001 - a stream must end with an event, not a traceback
         logger.error("stream failed: %s", describe_exception(exc))  # noqa: TRY400
-        yield data_frame(in_dify_order(error_event(last, internal_error(), route), route))
+        yield dify_frame(in_dify_order(error_event(last, internal_error(), route), route))
 
 
 def error_event(

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from bridge.app.aggregate import Aggregator
-from bridge.app.dify_order import KNOWN_EVENTS, in_dify_order, orderer
+from bridge.app.dify_order import KNOWN_EVENTS, framer, in_dify_order, orderer
 from bridge.app.gateway import AppKind
 from bridge.protocols.service_api import _frames
 from bridge.transport.responses import dumps
@@ -244,6 +244,34 @@ def test_stream_frames_are_dify_ordered_and_pings_untouched():
     frames = list(_frames(iter([events[0], PING, *events[1:]]), WORKFLOW))
     expected = [f"data: {frame}\n\n".encode() for kind, frame in FRAMES if kind is WORKFLOW][:3]
     assert frames == [expected[0], b"event: ping\n\n", *expected[1:]]
+
+
+@pytest.mark.parametrize(
+    ("kind", "frame"), FRAMES, ids=[f"{k.value}-{json.loads(f)['event']}" for k, f in FRAMES]
+)
+def test_framer_writes_each_event_as_dify_writes_it(kind, frame):
+    assert framer(kind)(as_received(frame)) == f"data: {frame}\n\n".encode()
+
+
+def test_floats_are_written_as_orjson_writes_them_wherever_they_are():
+    frame = (
+        '{"event":"node_finished","workflow_run_id":"r1","task_id":"t1","data":{'
+        f"{NODE_HEAD},{NODE_RESULT}}}}}"
+    ).replace('"elapsed_time":0.5', '"elapsed_time":0.000015')  # orjson; json: 1.5e-05
+    assert framer(WORKFLOW)(as_received(frame)) == f"data: {frame}\n\n".encode()
+    # a message holds no float in Dify 1.15, but a field a newer Dify adds may
+    future = as_received(
+        f'{{"event":"message",{C},"task_id":"t1","id":"m1","answer":"Hi",'
+        '"from_variable_selector":null,"score":1e-7}'
+    )
+    assert framer(CHAT)(future).endswith(b'"score":1e-7}\n\n')  # json would write 1e-07
+    chunk = as_received(
+        '{"event":"text_chunk","workflow_run_id":"r1","task_id":"t1",'
+        '"data":{"text":"x","from_variable_selector":null,"weight":1.5e21}}'
+    )
+    assert framer(WORKFLOW)(chunk).endswith(b'"weight":1.5e21}}\n\n')  # json: 1.5e+21
+    unknown = {"event": "quantum_started", "spin": 2.5e-06}
+    assert framer(WORKFLOW)(unknown) == b'data: {"event":"quantum_started","spin":2.5e-6}\n\n'
 
 
 def test_blocking_chat_body_in_difys_order_and_spacing():
