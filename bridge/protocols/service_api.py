@@ -38,7 +38,7 @@ from bridge.storage.overlap import Overlapped
 from bridge.transport.body import json_object
 from bridge.transport.call import Call
 from bridge.transport.errors import BridgeError, describe_exception, internal_error, invalid_param
-from bridge.transport.responses import json_response, stream_response
+from bridge.transport.responses import body_response, dumps, json_response, stream_response
 from bridge.transport.sse import PING, dify_frame, with_keepalive
 
 logger = logging.getLogger(__name__)
@@ -215,7 +215,10 @@ class _Run:
         aggregator = Aggregator()
         for event in self.events():
             aggregator.feed(event)
-        return json_response(aggregator.result())
+        # as Dify's helper.compact_generate_response writes a blocking answer
+        return body_response(
+            dumps(aggregator.result()).encode(), content_type="application/json; charset=utf-8"
+        )
 
     def stream(self) -> Response:
         ticks = with_keepalive(self.events(), PING_INTERVAL, PING)

@@ -51,7 +51,7 @@ def test_chat_blocking_has_difys_exact_shape(inprocess, app_id, workspace):
         inprocess, "/v1/chat-messages", {"query": "hi", "inputs": {}, "user": "u1"}, app_id=app_id
     )
     assert r.status == 200
-    assert r.header("Content-Type") == "application/json"
+    assert r.header("Content-Type") == "application/json; charset=utf-8"  # Dify's, for runs
     body = r.json()
     assert list(body) == CHAT_KEYS
     assert body["mode"] == workspace.app(app_id).mode

@@ -101,6 +101,7 @@ def test_blocking_bodies_are_difys_objects_in_difys_order(runner):
         timeout=20,
     )
     # chat/generate_response_converter.py, then helper.compact_generate_response: json.dumps
+    assert chat.headers["content-type"] == "application/json; charset=utf-8"
     assert mask(chat.text) == (
         '{"event": "message", "task_id": "ID", "id": "ID", "message_id": "ID", '
         '"conversation_id": "ID", "mode": "chat", "answer": "Hello Ada! You said: hi", '
@@ -117,6 +118,7 @@ def test_blocking_bodies_are_difys_objects_in_difys_order(runner):
         headers=HEADERS,
         timeout=20,
     )
+    assert workflow.headers["content-type"] == "application/json; charset=utf-8"
     assert mask(workflow.text) == (
         '{"task_id": "ID", "workflow_run_id": "ID", "data": {"id": "ID", "workflow_id": "ID", '
         '"status": "succeeded", "outputs": {"result": "Sunny in Lyon, 21 \\u00b0C"}, '
