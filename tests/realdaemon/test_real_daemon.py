@@ -103,9 +103,14 @@ WEBHOOK_SCHEMES = SCHEMES  # all twelve verification schemes
 SLOW_APPS = frozenset({"rd-slow", "rd-slow-fetch"})  # their runs wait for Gates.run
 SLOW_FETCH = "rd-slow-fetch"  # its fetch_app waits for Gates.fetch
 GATE_TIMEOUT = 60.0  # a gate the test never opens fails the run, it never hangs
-TOKENS = {"slack": "xoxb-rd-token", "github": "ghp_rdtoken",
+TOKENS = {"slack": "xoxb-rd-token", "discord": "", "telegram": "123456:ABCrdTOKENxyz0123456789",
+          "line": "line-rd-access-token", "whatsapp": "whatsapp-rd-token", "github": "ghp_rdtoken",
+          "gitlab": "glpat-rdtoken",
           "callback": "whsec_" + "cmQtY2FsbGJhY2stc2lnbmluZy1rZXktMzJieXRlcw=="}  # fmt: skip
-TWO_WAY = {"slack": "slack", "github": "github", "callback": "api_key"}  # platform -> scheme
+TWO_WAY = {  # platform -> webhook_verification
+    "slack": "slack", "discord": "discord", "telegram": "telegram", "line": "line",
+    "whatsapp": "meta", "github": "github", "gitlab": "gitlab", "callback": "api_key",
+}  # fmt: skip
 
 
 def _endpoints() -> dict[str, dict[str, Any]]:
@@ -646,6 +651,10 @@ def decrypts(daemon: Daemon, endpoint: str) -> int:
 def ack_shape(platform: str, response: httpx.Response) -> bool:
     if platform == "slack":
         return response.status_code == 200 and response.content == b""
+    if platform == "discord":  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE: "thinking…"
+        return response.status_code == 200 and response.json() == {"type": 5}
+    if platform in ("telegram", "line", "whatsapp"):
+        return response.status_code == 200
     body = response.json()
     return response.status_code == 202 and body["status"] == "accepted" and bool(body["id"])
 
@@ -655,9 +664,23 @@ def assert_reply_target(platform: str, call: Any) -> None:
     if platform == "slack":
         assert call.path == "/chat.postMessage" and auth == f"Bearer {TOKENS['slack']}"
         assert call.json["channel"] == "D0DEMO"
+    elif platform == "discord":  # the interaction's token is the credential
+        assert call.method == "PATCH" and call.path.endswith("/messages/@original")
+        assert "/webhooks/1100000000000000001/demo-interaction-token." in call.path
+    elif platform == "telegram":
+        assert call.path == f"/bot{TOKENS['telegram']}/sendMessage"
+        assert call.json["chat_id"] == 4242
+    elif platform == "line":
+        assert call.path == "/v2/bot/message/reply" and auth == f"Bearer {TOKENS['line']}"
+    elif platform == "whatsapp":
+        assert call.path.endswith("/100000000000001/messages")
+        assert auth == f"Bearer {TOKENS['whatsapp']}" and call.json["to"] == "15551234567"
     elif platform == "github":
         assert call.path == "/repos/demo/app-bridge/issues/1/comments"
         assert auth.split()[-1] == TOKENS["github"]
+    elif platform == "gitlab":
+        assert call.path == "/projects/1/issues/1/notes"
+        assert call.headers.get("private-token") == TOKENS["gitlab"]
     else:
         assert call.path == "/results" and call.json["status"] == "succeeded"
         assert call.headers.get("webhook-signature", "").startswith("v1,")
