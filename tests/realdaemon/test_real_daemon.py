@@ -18,6 +18,12 @@ sets up one endpoint per case, and sends each request both to the real daemon an
 local runner (our emulated daemon, same workspace, same hook ids): status, content type
 and bodies must agree once run-specific ids and times are masked. Every server it starts
 is stopped; a fresh tenant id keeps runs apart in a shared database.
+
+Two-way webhooks (docs/two-way.md): loopback fakes of the platform APIs
+(:mod:`devkit.fakes`) are served next to the daemon and their API bases put into the
+daemon's environment, which the plugin inherits; the runner has fakes of its own. Runs of the
+slow apps wait at the inner-API stand-in until the test opens a gate, so "the ack came before
+the app finished" needs no clock.
 """
 
 from __future__ import annotations
