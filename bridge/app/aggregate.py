@@ -9,7 +9,7 @@ returns (protocol.md §1.4):
 - workflow: ``task_id, workflow_run_id, data{id, workflow_id, status, outputs, error,
   elapsed_time, total_tokens, total_steps, created_at, finished_at}``.
 
-An ``error`` event ends the run with a :class:`~bridge.transport.errors.BridgeError` carrying its
+An ``error`` event ends the run with a :class:`~bridge.errors.BridgeError` carrying its
 code, message and status, as Dify's blocking mode answers with that error.
 
 Dify 1.15+ (daemon-notes §D): a run a Human Input node pauses ends with ``workflow_paused``
@@ -35,7 +35,7 @@ from typing import Any
 
 from bridge.app.dify_order import PAUSE_REASON, metadata_in_dify_order, reorder
 from bridge.app.gateway import AppKind, kind_of_event, mode_of_first_event
-from bridge.transport.errors import BridgeError
+from bridge.errors import BridgeError
 from bridge.transport.sse import with_keepalive
 
 WORKFLOW_DATA_KEYS = (

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bridge.transport.errors import BridgeError, invalid_setting
+from bridge.errors import BridgeError, invalid_setting
 
 VERIFICATION_SCHEMES = (
     "api_key",

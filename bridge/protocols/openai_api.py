@@ -42,11 +42,8 @@ from bridge.app.gateway import (
     input_variables,
     kind_of_event,
 )
-from bridge.storage.overlap import Overlapped
-from bridge.storage.transcripts import AnswerDigest, Transcripts, Turn, endpoint_secret
-from bridge.transport.body import json_object
-from bridge.transport.call import Call
-from bridge.transport.errors import (
+from bridge.call import Call
+from bridge.errors import (
     BridgeError,
     Family,
     describe_exception,
@@ -54,6 +51,9 @@ from bridge.transport.errors import (
     internal_error,
     invalid_param,
 )
+from bridge.storage.overlap import Overlapped
+from bridge.storage.transcripts import AnswerDigest, Transcripts, Turn, endpoint_secret
+from bridge.transport.body import json_object
 from bridge.transport.responses import json_response, stream_response
 from bridge.transport.sse import DONE, KEEPALIVE_COMMENT, data_frame, with_keepalive
 

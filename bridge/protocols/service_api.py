@@ -33,11 +33,11 @@ from bridge.app.gateway import (
     kind_of_event,
     kind_of_mode,
 )
+from bridge.call import Call
+from bridge.errors import BridgeError, describe_exception, internal_error, invalid_param
 from bridge.storage.conversations import storage_full
 from bridge.storage.overlap import Overlapped
 from bridge.transport.body import json_object
-from bridge.transport.call import Call
-from bridge.transport.errors import BridgeError, describe_exception, internal_error, invalid_param
 from bridge.transport.responses import body_response, dumps, json_response, stream_response
 from bridge.transport.sse import PING, dify_frame, with_keepalive
 

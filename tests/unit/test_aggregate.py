@@ -3,7 +3,7 @@
 import pytest
 
 from bridge.app.aggregate import aggregate
-from bridge.transport.errors import BridgeError
+from bridge.errors import BridgeError
 from devkit.workspace import App, Invocation, Script, _Run
 
 

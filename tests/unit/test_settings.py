@@ -1,7 +1,7 @@
 import pytest
 
 from bridge.config.settings import coerce_bool, parse_settings
-from bridge.transport.errors import BridgeError
+from bridge.errors import BridgeError
 
 BASE = {"api_key": "k", "app": {"app_id": "a1", "inputs": {}, "files": []}}
 
