@@ -331,20 +331,28 @@ class Workspace:
         :attr:`sent`: Dify's key order, what Dify's own Service API would write).
         """
         emitted: list[dict[str, Any]] | None = None
-        sent: list[dict[str, Any]] = []
         for chunk in self.run_app_raw(request, user_id=user_id):
             delivered = go_reencode(chunk)
             if emitted is None:
                 emitted = []
                 with self._lock:
                     self.emitted.append(emitted)
-                    self.sent.append(sent)
-            sent.append(chunk)
             emitted.append(delivered)
             yield delivered
 
     def run_app_raw(self, request: Mapping[str, Any], *, user_id: str = "") -> Iterator[dict]:
-        """The app's dicts as Dify's inner API sends them (before the daemon's hop)."""
+        """The app's dicts as Dify's inner API sends them (before the daemon's hop), recorded
+        in :attr:`sent` (one list per invocation that yielded anything)."""
+        sent: list[dict[str, Any]] | None = None
+        for chunk in self._run_app_raw(request, user_id=user_id):
+            if sent is None:
+                sent = []
+                with self._lock:
+                    self.sent.append(sent)
+            sent.append(chunk)
+            yield chunk
+
+    def _run_app_raw(self, request: Mapping[str, Any], *, user_id: str = "") -> Iterator[dict]:
         if not isinstance(request.get("inputs"), dict):
             raise InvocationFailed(inner_api_error("invalid payload: inputs must be an object"))
         invocation = Invocation(
@@ -603,10 +611,12 @@ class _Run:
             "currency": "USD",
             "latency": 0.42,
         }
-        return {  # TaskStateMetadata's field order
+        reasoning = {REASONING_NODE: self.reasoning} if self.reasoning is not None else {}
+        return {  # TaskStateMetadata.model_dump(), field order kept
+            "annotation_reply": None,
             "retriever_resources": [],
             "usage": usage,
-            **({"reasoning": self.reasoning} if self.reasoning is not None else {}),
+            "reasoning": reasoning,  # Dify 1.15: reasoning text per LLM node id
         }
 
     def _message_end(self) -> dict[str, Any]:
@@ -749,7 +759,7 @@ class _Run:
                 data={
                     "message_id": message_id,
                     "reasoning": piece,
-                    "node_id": "1700000000002",
+                    "node_id": REASONING_NODE,
                     "is_final": index == len(pieces) - 1,
                 },
             )
@@ -818,6 +828,7 @@ class _Run:
 
 
 HUMAN_INPUT_NODE = "1700000000003"
+REASONING_NODE = "1700000000002"  # the LLM node whose reasoning a script streams
 PAUSED_KEYS = ("paused_nodes", "reasons", "status", "elapsed_time", "total_tokens", "total_steps")
 
 

@@ -56,6 +56,18 @@ PAUSED_TEXT = (
 )
 
 
+def reasoning_of(metadata: Mapping[str, Any]) -> str:
+    """``message_end.metadata.reasoning`` as text: Dify 1.15 keeps it per LLM node id
+    (``{node_id: text}``, in node order once the daemon sorted the keys); a plain string is
+    taken as it is."""
+    value = metadata.get("reasoning")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return "\n\n".join(text for text in value.values() if isinstance(text, str) and text)
+    return ""
+
+
 def error_from_event(event: Mapping[str, Any]) -> BridgeError:
     status = event.get("status")
     return BridgeError(
@@ -92,8 +104,7 @@ class Aggregator:
         """The model's reasoning: streamed chunks, else ``message_end.metadata.reasoning``."""
         if self.reasoning:
             return "".join(self.reasoning)
-        value = self.metadata.get("reasoning")
-        return value if isinstance(value, str) else ""
+        return reasoning_of(self.metadata)
 
     def feed(self, event: Mapping[str, Any]) -> None:
         name = event.get("event")

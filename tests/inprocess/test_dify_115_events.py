@@ -16,7 +16,7 @@ from bridge.app.aggregate import PAUSED_TEXT
 from bridge.app.dify_order import KNOWN_EVENTS
 from bridge.protocols import extension
 from bridge.storage import idempotency
-from devkit.workspace import App, Script, dify_frame, go_reencode, human_input_event
+from devkit.workspace import REASONING_NODE, App, Script, dify_frame, go_reencode, human_input_event
 
 AUTH = {"Authorization": "Bearer test-key", "Content-Type": "application/json"}
 REASONING = "First, recall the question. Then answer briefly."
@@ -145,7 +145,7 @@ def test_service_api_blocking_reasoning_chatflow(inprocess, apps):
     body = post(inprocess, CHAT, {"query": "q"}, "think-flow").json()
     assert body["event"] == "message"
     assert body["answer"] == "Forty two."  # reasoning never leaks into the answer
-    assert body["metadata"]["reasoning"] == REASONING
+    assert body["metadata"]["reasoning"] == {REASONING_NODE: REASONING}  # per LLM node
 
 
 def test_service_api_blocking_paused_chatflow_is_difys_paused_shape(inprocess, apps):

@@ -35,11 +35,11 @@ CASES = [
         {"inputs": {"query": "text"}},
         "message_end",
         '{"event":"message_end","message_id":"ID","created_at":T,"task_id":"ID","id":"ID",'
-        '"metadata":{"retriever_resources":[],"usage":{"prompt_tokens":12,'
+        '"metadata":{"annotation_reply":null,"retriever_resources":[],"usage":{"prompt_tokens":12,'
         '"prompt_unit_price":"0.001","prompt_price_unit":"0.001","prompt_price":"0.0000120",'
         '"completion_tokens":8,"completion_unit_price":"0.002","completion_price_unit":"0.001",'
         '"completion_price":"0.0000160","total_tokens":20,"total_price":"0.0000280",'
-        '"currency":"USD","latency":0.42}},"files":null}',
+        '"currency":"USD","latency":0.42},"reasoning":{}},"files":null}',
     ),
     (
         "demoworkflow0001",
@@ -105,11 +105,12 @@ def test_blocking_bodies_are_difys_objects_in_difys_order(runner):
     assert mask(chat.text) == (
         '{"event": "message", "task_id": "ID", "id": "ID", "message_id": "ID", '
         '"conversation_id": "ID", "mode": "chat", "answer": "Hello Ada! You said: hi", '
-        '"metadata": {"retriever_resources": [], "usage": {"prompt_tokens": 12, '
+        '"metadata": {"annotation_reply": null, "retriever_resources": [], "usage": {"prompt_tokens": 12, '
         '"prompt_unit_price": "0.001", "prompt_price_unit": "0.001", '
         '"prompt_price": "0.0000120", "completion_tokens": 8, "completion_unit_price": '
         '"0.002", "completion_price_unit": "0.001", "completion_price": "0.0000160", '
-        '"total_tokens": 20, "total_price": "0.0000280", "currency": "USD", "latency": 0.42}}, '
+        '"total_tokens": 20, "total_price": "0.0000280", "currency": "USD", "latency": 0.42}, '
+        '"reasoning": {}}, '
         '"created_at": T}'
     )
     workflow = httpx.post(

@@ -505,12 +505,17 @@ def test_real_daemon_answers_like_the_emulator(daemon: Daemon, case: Case) -> No
     assert "Traceback" not in real.text
 
 
-def test_events_arrive_with_sorted_keys_and_go_numbers(daemon: Daemon) -> None:
-    """daemon-notes §D, settled: the daemon re-encodes each chunk through a Go map."""
+def test_events_leave_in_difys_order_with_go_numbers(daemon: Daemon) -> None:
+    """daemon-notes §D, settled: the daemon re-encodes each chunk through a Go map (keys
+    sorted, whole floats as ints); the Service API puts Dify's key order back."""
+    before = len(daemon.workspace.sent)
     r = send(daemon.base, daemon.hooks["rd-floats"],
              Case("", "", "/v1/workflows/run", {"inputs": {}, "response_mode": "streaming"}))  # fmt: skip
     frames = [json.loads(f[6:]) for f in r.text.split("\n\n") if f.startswith("data: ")]
-    assert frames and all(list(f) == sorted(f) for f in frames)
+    (sent,) = daemon.workspace.sent[before:]  # the events as Dify wrote them, in Dify's order
+    assert [list(f) for f in frames] == [list(e) for e in sent]
+    assert [list(f["data"]) for f in frames] == [list(e["data"]) for e in sent]
+    assert list(frames[0])[:3] == ["event", "workflow_run_id", "task_id"]
     outputs = frames[-1]["data"]["outputs"]
     assert outputs == {"big": 1152921504606847000, "html": "<b>&</b>", "n": 2, "x": 0.25}
     assert '"n":2,' in r.text  # 2.0 arrived as an int
