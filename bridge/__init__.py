@@ -1,13 +1,21 @@
 """App Bridge core: everything the endpoints do, importable without a running Dify.
 
-Data flows one way: HTTP request -> route adapter (``endpoints/`` → ``transport.adapter``) ->
+Data flows one way: HTTP request -> route adapter (``endpoints/`` → ``adapter``) ->
 a protocol module -> app gateway -> events -> response writer (and, for deferred webhook runs,
--> reply channel). The core is grouped by layer; each subpackage's ``__init__`` lists its
-modules, one job each:
+-> reply channel). The top and the ground of that flow are modules of their own:
+
+- ``adapter``      what every Endpoint calls: request → ``Call`` → handler → response (+ CORS)
+- ``call``         one request as the core sees it (settings, headers, body, gateway, records)
+- ``errors``       ``BridgeError`` and the error envelope of each route family (imports nothing
+                   of the bridge, so every layer may raise it)
+- ``singleflight`` one run for concurrent identical requests (extension, idempotency)
+
+Between them the core is grouped by layer; each subpackage's ``__init__`` lists its modules,
+one job each:
 
 - ``config/``      typed endpoint settings and API-key authentication
-- ``transport/``   a daemon request into a ``Call`` and a response back: adapter, bodies, errors,
-                   responses, SSE, CORS, the 5 MiB line, SDK seams, routes; and signed outbound
+- ``transport/``   HTTP in and out: bodies, responses, SSE, CORS, the 5 MiB line, SDK seams,
+                   routes, the failure guard; and signed outbound
                    HTTP (the *Send webhook* tool and reply calls)
 - ``app/``         the app gateway: invoking the Dify app, and blocking shapes from its stream
 - ``protocols/``   the faces: Service API, OpenAI (Chat Completions, Responses), API-based

@@ -16,7 +16,9 @@ first when the plugin's ``end`` had already arrived by the time the first chunk 
 
 Sessions live as the daemon's do (daemon-notes §A(1)): each request is a new
 :class:`Session`; it ends when the plugin sends ``end`` or ``error``, when the execution
-timeout passes, or when the HTTP client disconnects (:meth:`Session.close`). After that the
+timeout passes — counted, as the real daemon counts it, from the first body chunk, with no
+limit before that but the emulator's own :data:`FIRST_CHUNK_TIMEOUT` — or when the HTTP
+client disconnects (:meth:`Session.close`). After that the
 session's backwards invocations get no answer: new ones are recorded in
 :attr:`PluginProcess.dropped` and never answered, answers still in flight are not written.
 
@@ -53,7 +55,10 @@ from devkit.workspace import Workspace
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_LINE = 5 * 1024 * 1024  # PLUGIN_RUNTIME_MAX_BUFFER_SIZE
-EXECUTION_TIMEOUT = 600.0  # PLUGIN_MAX_EXECUTION_TIMEOUT
+EXECUTION_TIMEOUT = 600.0  # PLUGIN_MAX_EXECUTION_TIMEOUT, from the first body chunk on
+# The real daemon waits for the first body chunk without a limit (only the client or nginx,
+# proxy_read_timeout 3600 s in Dify's compose, ends that wait); the emulator bounds it there.
+FIRST_CHUNK_TIMEOUT = 3600.0
 
 
 class FifoLock:
@@ -195,9 +200,8 @@ class Session:
 
     def reply(self) -> StreamedReply:
         """Block until status and headers are known (the first body chunk), like the daemon."""
-        deadline = time.monotonic() + self.process.execution_timeout
         ended = (lambda: _end_queued(self.inbox)) if self.process.daemon_cut else (lambda: False)
-        reply = self.process._relay(self.process._session_messages(self, deadline), ended=ended)
+        reply = self.process._relay(self.process._session_messages(self), ended=ended)
         reply.session = self
         return reply
 
@@ -213,6 +217,7 @@ class PluginProcess:
         python: str | None = None,
         env: Mapping[str, str] | None = None,
         execution_timeout: float = EXECUTION_TIMEOUT,
+        first_chunk_timeout: float = FIRST_CHUNK_TIMEOUT,
         entrypoint: str = "main",
         daemon_cut: bool = True,
         listen_http: bool = True,
@@ -222,6 +227,7 @@ class PluginProcess:
         self.python = python or sys.executable
         self.extra_env = dict(env or {})
         self.execution_timeout = execution_timeout
+        self.first_chunk_timeout = first_chunk_timeout
         self.entrypoint = entrypoint
         # the real daemon's cut of bodies whose end arrived with their first chunk; only
         # ./dev bench turns it off (with the plugin's END_GRACE at 0) to time the plugin alone
@@ -459,9 +465,15 @@ class PluginProcess:
                 self.ended_sessions.pop(next(iter(self.ended_sessions)))
         session.inbox.put(_Ended())
 
-    def _session_messages(self, session: Session, deadline: float) -> Iterator[dict]:
+    def _session_messages(self, session: Session) -> Iterator[dict]:
         """The session's ``stream``/``error`` payloads (``invoke`` messages never come here:
-        :meth:`_dispatch` hands them to the workers as it reads them)."""
+        :meth:`_dispatch` hands them to the workers as it reads them).
+
+        The execution timer starts once the first body chunk is in (``service.Endpoint``
+        starts ``time.After(maxExecutionTime)`` only after ``InvokeEndpoint`` returned with it).
+        """
+        deadline = time.monotonic() + self.first_chunk_timeout
+        timing = False
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -484,7 +496,11 @@ class PluginProcess:
                 data = message.get("data") or {}
                 kind = data.get("type")
                 if kind == "stream":
-                    yield {"type": kind, "data": data.get("data") or {}}
+                    chunk = data.get("data") or {}
+                    if not timing and "result" in chunk:
+                        timing = True
+                        deadline = time.monotonic() + self.execution_timeout
+                    yield {"type": kind, "data": chunk}
                 elif kind == "error":
                     self._end(session, "error")
                     yield {"type": kind, "data": data.get("data") or {}}

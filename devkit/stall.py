@@ -107,7 +107,7 @@ def run(polls_before: int = 30) -> list[str]:
         "| polls during |",
         "|---|---|---|---|---|---|",
     ]
-    with PluginProcess(workspace(), execution_timeout=120) as proc:
+    with PluginProcess(workspace(), execution_timeout=120, first_chunk_timeout=120) as proc:
         rows.extend(measure(proc, case, poll, polls_before) for case in CASES)
     return rows
 

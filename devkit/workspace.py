@@ -66,6 +66,15 @@ def inner_api_error(message: str, *, code: str = "invalid_param", status: int = 
 USER_NOT_FOUND = inner_api_error("user not found")  # Dify 1.15.0, endpoint-originated runs
 
 
+def dify_frame(event: Mapping[str, Any]) -> str:
+    """The SSE frame Dify's own Service API writes for ``event`` (compact orjson, raw UTF-8).
+
+    ``json.dumps`` with these options writes what ``orjson.dumps`` writes for the values
+    these events hold (strings, ints, short floats, null, lists, objects).
+    """
+    return "data: " + json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n\n"
+
+
 def go_reencode(value: Any) -> Any:
     """``value`` after the daemon's hop: ``json.Unmarshal`` into ``any``, ``json.Marshal`` back.
 
@@ -246,6 +255,7 @@ class Workspace:
         self.tenant_id = tenant_id
         self.invocations: list[Invocation] = []
         self.emitted: list[list[dict[str, Any]]] = []  # per invocation, the dicts delivered
+        self.sent: list[list[dict[str, Any]]] = []  # per invocation, the dicts as Dify sent them
         self.fetches: list[str] = []
         self.user_not_found = False  # emulate Dify 1.15.0's failing end-user lookup
         self._conversations: dict[str, str] = {}  # conversation id -> app id
@@ -316,21 +326,33 @@ class Workspace:
     def run_app(self, request: Mapping[str, Any], *, user_id: str = "") -> Iterator[dict]:
         """Validate like Dify, record the invocation, then yield the app's dicts.
 
-        The dicts are as the plugin receives them (after :func:`go_reencode`);
-        :meth:`run_app_raw` yields them as Dify sends them.
+        The dicts are as the plugin receives them (after :func:`go_reencode`), recorded in
+        :attr:`emitted`; :meth:`run_app_raw` yields them as Dify sends them (recorded in
+        :attr:`sent`: Dify's key order, what Dify's own Service API would write).
         """
-        sent: list[dict[str, Any]] | None = None
+        emitted: list[dict[str, Any]] | None = None
         for chunk in self.run_app_raw(request, user_id=user_id):
             delivered = go_reencode(chunk)
-            if sent is None:
-                sent = []
+            if emitted is None:
+                emitted = []
                 with self._lock:
-                    self.emitted.append(sent)
-            sent.append(delivered)
+                    self.emitted.append(emitted)
+            emitted.append(delivered)
             yield delivered
 
     def run_app_raw(self, request: Mapping[str, Any], *, user_id: str = "") -> Iterator[dict]:
-        """The app's dicts as Dify's inner API sends them (before the daemon's hop)."""
+        """The app's dicts as Dify's inner API sends them (before the daemon's hop), recorded
+        in :attr:`sent` (one list per invocation that yielded anything)."""
+        sent: list[dict[str, Any]] | None = None
+        for chunk in self._run_app_raw(request, user_id=user_id):
+            if sent is None:
+                sent = []
+                with self._lock:
+                    self.sent.append(sent)
+            sent.append(chunk)
+            yield chunk
+
+    def _run_app_raw(self, request: Mapping[str, Any], *, user_id: str = "") -> Iterator[dict]:
         if not isinstance(request.get("inputs"), dict):
             raise InvocationFailed(inner_api_error("invalid payload: inputs must be an object"))
         invocation = Invocation(
@@ -557,8 +579,11 @@ class _Run:
             body["metadata"] = {}  # no message_end before a pause (inference: verify on Dify)
             pause = self._paused_data()
             body["workflow_run_id"] = self.workflow_run_id
-            body["data"] = {
-                k: v for k, v in pause.items() if k not in ("workflow_run_id", "outputs")
+            body["data"] = {  # AdvancedChatPausedBlockingResponse.Data.model_dump()
+                **{k: body[k] for k in ("id", "mode", "conversation_id", "message_id")},
+                "workflow_run_id": self.workflow_run_id,
+                **{k: body[k] for k in ("answer", "metadata", "created_at")},
+                **{k: pause[k] for k in PAUSED_KEYS},
             }
         return body
 
@@ -572,23 +597,26 @@ class _Run:
 
     def _metadata(self) -> dict[str, Any]:
         prompt, completion = self.script.usage_tokens
-        return {
-            "usage": {
-                "prompt_tokens": prompt,
-                "prompt_unit_price": "0.001",
-                "prompt_price_unit": "0.001",
-                "prompt_price": "0.0000120",
-                "completion_tokens": completion,
-                "completion_unit_price": "0.002",
-                "completion_price_unit": "0.001",
-                "completion_price": "0.0000160",
-                "total_tokens": prompt + completion,
-                "total_price": "0.0000280",
-                "currency": "USD",
-                "latency": 0.42,
-            },
+        usage = {
+            "prompt_tokens": prompt,
+            "prompt_unit_price": "0.001",
+            "prompt_price_unit": "0.001",
+            "prompt_price": "0.0000120",
+            "completion_tokens": completion,
+            "completion_unit_price": "0.002",
+            "completion_price_unit": "0.001",
+            "completion_price": "0.0000160",
+            "total_tokens": prompt + completion,
+            "total_price": "0.0000280",
+            "currency": "USD",
+            "latency": 0.42,
+        }
+        reasoning = {REASONING_NODE: self.reasoning} if self.reasoning is not None else {}
+        return {  # TaskStateMetadata.model_dump(), field order kept
+            "annotation_reply": None,
             "retriever_resources": [],
-            **({"reasoning": self.reasoning} if self.reasoning is not None else {}),
+            "usage": usage,
+            "reasoning": reasoning,  # Dify 1.15: reasoning text per LLM node id
         }
 
     def _message_end(self) -> dict[str, Any]:
@@ -644,8 +672,11 @@ class _Run:
     def _node_finished(
         self, node_type: str, title: str, index: int, outputs: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        data = self._node_started(node_type, title, index)["data"]
-        del data["agent_strategy"]
+        """``NodeFinishStreamResponse.Data`` in its field order (no ``extras``)."""
+        started = self._node_started(node_type, title, index)["data"]
+        head = ("id", "node_id", "node_type", "title", "index", "predecessor_node_id", "inputs",
+                "inputs_truncated")  # fmt: skip
+        data = {key: started[key] for key in head}
         data.update(
             process_data=None,
             process_data_truncated=False,
@@ -655,8 +686,11 @@ class _Run:
             error=None,
             elapsed_time=0.01,
             execution_metadata=None,
+            created_at=self.created_at,
             finished_at=self.created_at,
             files=[],
+            iteration_id=None,
+            loop_id=None,
         )
         return self._event("node_finished", workflow_run_id=self.workflow_run_id, data=data)
 
@@ -720,13 +754,12 @@ class _Run:
         message_id = self.message_id if self.app.mode == "advanced-chat" else None
         pieces = [*_split_words(self.reasoning), ""]
         return [
-            self._event(
+            self._event(  # no workflow_run_id of its own (a workflow's envelope has one)
                 "reasoning_chunk",
-                workflow_run_id=self.workflow_run_id,
                 data={
                     "message_id": message_id,
                     "reasoning": piece,
-                    "node_id": "1700000000002",
+                    "node_id": REASONING_NODE,
                     "is_final": index == len(pieces) - 1,
                 },
             )
@@ -776,7 +809,7 @@ class _Run:
                 "node_title": "Approval",
                 "form_content": "Please review the draft and approve it.",
                 "inputs": [
-                    {"type": "paragraph", "output_variable_name": "comment", "default": None}
+                    {"output_variable_name": "comment", "type": "paragraph", "default": None}
                 ],
                 "actions": [
                     {"id": "approve", "title": "Approve", "button_style": "primary"},
@@ -795,6 +828,8 @@ class _Run:
 
 
 HUMAN_INPUT_NODE = "1700000000003"
+REASONING_NODE = "1700000000002"  # the LLM node whose reasoning a script streams
+PAUSED_KEYS = ("paused_nodes", "reasons", "status", "elapsed_time", "total_tokens", "total_steps")
 
 
 def human_input_event(name: str) -> dict[str, Any]:

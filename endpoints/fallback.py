@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from dify_plugin import Endpoint
 from werkzeug import Request, Response
 
-from bridge.transport.adapter import serve_unrouted
+from bridge.adapter import serve_unrouted
 
 
 class FallbackEndpoint(Endpoint):

@@ -5,9 +5,9 @@ from collections.abc import Mapping
 from dify_plugin import Endpoint
 from werkzeug import Request, Response
 
+from bridge.adapter import serve
+from bridge.errors import Family
 from bridge.protocols import webhook
-from bridge.transport.adapter import serve
-from bridge.transport.errors import Family
 
 
 class WebhookEndpoint(Endpoint):

@@ -9,16 +9,21 @@ returns (protocol.md §1.4):
 - workflow: ``task_id, workflow_run_id, data{id, workflow_id, status, outputs, error,
   elapsed_time, total_tokens, total_steps, created_at, finished_at}``.
 
-An ``error`` event ends the run with a :class:`~bridge.transport.errors.BridgeError` carrying its
+An ``error`` event ends the run with a :class:`~bridge.errors.BridgeError` carrying its
 code, message and status, as Dify's blocking mode answers with that error.
 
 Dify 1.15+ (daemon-notes §D): a run a Human Input node pauses ends with ``workflow_paused``
 (after ``human_input_required``); its blocking shape is Dify's paused one — a chatflow's
-``event: "workflow_paused"`` with ``workflow_run_id`` and ``data``, a workflow's
-``data.status: "paused"`` with ``paused_nodes`` and ``reasons``. :attr:`Aggregator.paused`
-and :func:`is_paused` tell callers (webhook replies, platform replies) the run is waiting for
-input. ``reasoning_chunk`` text is collected apart from the answer (:attr:`Aggregator.reasoning`).
+``event: "workflow_paused"`` with ``workflow_run_id`` and ``data`` (the message's fields,
+then ``paused_nodes, reasons, status, elapsed_time, total_tokens, total_steps``), a
+workflow's ``data.status: "paused"`` with ``paused_nodes`` and ``reasons``.
+:attr:`Aggregator.paused` and :func:`is_paused` tell callers (webhook replies, platform
+replies) the run is waiting for input. ``reasoning_chunk`` text is collected apart from
+the answer (:attr:`Aggregator.reasoning`).
 Events this module does not know are ignored, so future events never break an answer.
+
+Keys are in Dify's order (:mod:`bridge.app.dify_order`): events arrive with sorted keys, so
+``metadata`` and the pause ``reasons`` are put back in the order Dify writes them.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from bridge.app.dify_order import PAUSE_REASON, metadata_in_dify_order, reorder
 from bridge.app.gateway import AppKind, kind_of_event, mode_of_first_event
-from bridge.transport.errors import BridgeError
+from bridge.errors import BridgeError
 from bridge.transport.sse import with_keepalive
 
 WORKFLOW_DATA_KEYS = (
@@ -44,11 +50,22 @@ WORKFLOW_DATA_KEYS = (
     "created_at",
     "finished_at",
 )
-PAUSED_DATA_KEYS = ("paused_nodes", "reasons")
 PAUSED_TEXT = (
     "The app is waiting for human input: a Human Input step paused the run. "
     "It continues once someone submits the form in Dify."
 )
+
+
+def reasoning_of(metadata: Mapping[str, Any]) -> str:
+    """``message_end.metadata.reasoning`` as text: Dify 1.15 keeps it per LLM node id
+    (``{node_id: text}``, in node order once the daemon sorted the keys); a plain string is
+    taken as it is."""
+    value = metadata.get("reasoning")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return "\n\n".join(text for text in value.values() if isinstance(text, str) and text)
+    return ""
 
 
 def error_from_event(event: Mapping[str, Any]) -> BridgeError:
@@ -87,8 +104,7 @@ class Aggregator:
         """The model's reasoning: streamed chunks, else ``message_end.metadata.reasoning``."""
         if self.reasoning:
             return "".join(self.reasoning)
-        value = self.metadata.get("reasoning")
-        return value if isinstance(value, str) else ""
+        return reasoning_of(self.metadata)
 
     def feed(self, event: Mapping[str, Any]) -> None:
         name = event.get("event")
@@ -144,8 +160,13 @@ class Aggregator:
             "created_at": pause.get("created_at"),
             "finished_at": None,
         }
-        data.update({key: pause.get(key) or [] for key in PAUSED_DATA_KEYS})
+        data.update(paused_nodes=pause.get("paused_nodes") or [], reasons=self._reasons())
         return data
+
+    def _reasons(self) -> list[Any]:
+        """``workflow_paused.data.reasons``, each in Dify's order."""
+        reasons = (self.pause or {}).get("reasons") or []
+        return [reorder(r, PAUSE_REASON) if isinstance(r, Mapping) else r for r in reasons]
 
     def result(self) -> dict[str, Any]:
         if self.kind is AppKind.WORKFLOW:
@@ -171,15 +192,29 @@ class Aggregator:
         body.update(
             mode=self.mode or "completion",
             answer="".join(self.answer),
-            metadata=self.metadata,
+            metadata=metadata_in_dify_order(self.metadata),
             created_at=self.envelope.get("created_at"),
         )
         if self.pause is not None:  # AdvancedChatPausedBlockingResponse, as Dify converts it
-            pause = {k: v for k, v in self.pause.items() if k not in ("workflow_run_id", "outputs")}
-            body["workflow_run_id"] = self.pause.get("workflow_run_id") or self.envelope.get(
-                "workflow_run_id"
-            )
-            body["data"] = pause
+            pause = self.pause
+            run_id = pause.get("workflow_run_id") or self.envelope.get("workflow_run_id")
+            body["workflow_run_id"] = run_id
+            body["data"] = {  # its Data's model_dump: the message, then the pause
+                "id": message_id,
+                "mode": body["mode"],
+                "conversation_id": body.get("conversation_id"),
+                "message_id": message_id,
+                "workflow_run_id": run_id,
+                "answer": body["answer"],
+                "metadata": body["metadata"],
+                "created_at": body["created_at"],
+                "paused_nodes": pause.get("paused_nodes") or [],
+                "reasons": self._reasons(),
+                "status": pause.get("status") or "paused",
+                "elapsed_time": pause.get("elapsed_time"),
+                "total_tokens": pause.get("total_tokens"),
+                "total_steps": pause.get("total_steps"),
+            }
         return body
 
 

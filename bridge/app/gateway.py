@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
+from bridge.errors import BridgeError
 from bridge.transport.body import check_text, check_value
-from bridge.transport.errors import BridgeError
 from bridge.transport.lines import app_request, check_invocation
 
 CHAT_MODES = frozenset({"chat", "agent-chat", "advanced-chat"})

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from werkzeug.datastructures import Headers
 
 from bridge.config.settings import Settings
-from bridge.transport.errors import BridgeError, unauthorized
+from bridge.errors import BridgeError, unauthorized
 
 HeaderMap = Mapping[str, str] | Headers  # werkzeug's Headers is not a typing Mapping
 

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bridge.transport.errors import BridgeError, invalid_setting
+from bridge.errors import BridgeError, invalid_setting
 
 VERIFICATION_SCHEMES = (
     "api_key",

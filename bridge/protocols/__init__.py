@@ -3,9 +3,8 @@
 - ``service_api``  Dify Service-API facade (+ ``storage.conversations``: ownership)
 - ``openai_api``   OpenAI facade (+ ``storage.transcripts``: continuity for stateless clients)
 - ``openai_responses`` OpenAI Responses API (+ ``storage.response_store``: ids → conversations)
-- ``extension``    Dify API-based Extension (+ ``moderation``, ``singleflight``)
+- ``extension``    Dify API-based Extension (+ ``moderation``, ``bridge.singleflight``)
 - ``moderation``   moderation decisions: pre-compiled keyword matcher, app-as-judge contract
-- ``singleflight`` one run for concurrent identical requests (extension, idempotency)
 - ``webhook``      webhook receiver (+ ``bridge/verifiers/``, ``mapping``,
                    ``storage.idempotency``, ``bridge/replies/``)
 - ``mapping``      webhook payload → app inputs, query and user (JMESPath, bounded, off the loop)

@@ -28,11 +28,11 @@ from typing import Any
 from werkzeug import Response
 
 from bridge.app.gateway import AppKind, input_variables, kind_of_mode
+from bridge.call import Call
 from bridge.config.auth import is_authenticated
 from bridge.config.settings import DEFAULT_MODEL_NAME, SECRET_SETTINGS, Settings
 from bridge.protocols.continuation import FALLBACKS, Fallback
 from bridge.protocols.guides import Guide, guide_for
-from bridge.transport.call import Call
 from bridge.transport.public_url import endpoint_base_url
 from bridge.transport.responses import html_response
 from bridge.transport.routes import ROUTES, Route

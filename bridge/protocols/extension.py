@@ -25,6 +25,8 @@ from werkzeug import Response
 
 from bridge.app.aggregate import PAUSED_TEXT, answer_text, is_paused, run_blocking
 from bridge.app.gateway import RunRequest, input_variables
+from bridge.call import Call
+from bridge.errors import BridgeError, invalid_param
 from bridge.protocols.moderation import (
     DEFAULT_PRESET,
     Verdict,
@@ -33,10 +35,8 @@ from bridge.protocols.moderation import (
     verdict_from_answer,
     verdict_from_outputs,
 )
-from bridge.protocols.singleflight import SingleFlight
+from bridge.singleflight import SingleFlight
 from bridge.transport.body import json_object
-from bridge.transport.call import Call
-from bridge.transport.errors import BridgeError, invalid_param
 from bridge.transport.responses import json_response
 
 APP_DEADLINE = 50.0  # Dify gives up after 60 s (connect included)

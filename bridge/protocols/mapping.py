@@ -37,9 +37,9 @@ from jmespath.exceptions import JMESPathError
 from jmespath.visitor import TreeInterpreter
 
 from bridge.config.settings import Settings, coerce_bool
+from bridge.errors import BridgeError, invalid_param, invalid_setting
 from bridge.transport.body import MAX_INT_DIGITS, check_value, pause
 from bridge.transport.cpu import offload
-from bridge.transport.errors import BridgeError, invalid_param, invalid_setting
 
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _INTEGER = re.compile(r"[+-]?\d+")

@@ -33,7 +33,13 @@ from typing import Any
 
 from werkzeug import Response
 
-from bridge.app.aggregate import PAUSED_TEXT, Aggregator, error_from_event, outputs_text
+from bridge.app.aggregate import (
+    PAUSED_TEXT,
+    Aggregator,
+    error_from_event,
+    outputs_text,
+    reasoning_of,
+)
 from bridge.app.gateway import (
     AppFailure,
     AppKind,
@@ -42,11 +48,8 @@ from bridge.app.gateway import (
     input_variables,
     kind_of_event,
 )
-from bridge.storage.overlap import Overlapped
-from bridge.storage.transcripts import AnswerDigest, Transcripts, Turn, endpoint_secret
-from bridge.transport.body import json_object
-from bridge.transport.call import Call
-from bridge.transport.errors import (
+from bridge.call import Call
+from bridge.errors import (
     BridgeError,
     Family,
     describe_exception,
@@ -54,6 +57,9 @@ from bridge.transport.errors import (
     internal_error,
     invalid_param,
 )
+from bridge.storage.overlap import Overlapped
+from bridge.storage.transcripts import AnswerDigest, Transcripts, Turn, endpoint_secret
+from bridge.transport.body import json_object
 from bridge.transport.responses import json_response, stream_response
 from bridge.transport.sse import DONE, KEEPALIVE_COMMENT, data_frame, with_keepalive
 
@@ -429,9 +435,8 @@ class _StreamState:
             meta = event.get("metadata")
             metadata: dict[str, Any] = meta if isinstance(meta, dict) else {}
             self.usage = chat_usage(metadata)
-            reasoning = metadata.get("reasoning")
-            if isinstance(reasoning, str) and not self.reasoned:  # not streamed: send it now
-                thought = reasoning
+            if not self.reasoned:  # not streamed: send it now
+                thought = reasoning_of(metadata)
         elif name == "workflow_paused":  # a Human Input node stopped the run: say so
             if self.kind is AppKind.WORKFLOW:
                 self.usage = workflow_usage(data)

@@ -38,6 +38,14 @@ from werkzeug import Response
 
 from bridge.app.aggregate import error_from_event, outputs_text
 from bridge.app.gateway import AppFailure, AppKind, Reason, kind_of_event
+from bridge.call import Call
+from bridge.errors import (
+    BridgeError,
+    describe_exception,
+    internal_error,
+    invalid_param,
+    not_found,
+)
 from bridge.protocols.openai_api import app_run, chat_usage, message_role, workflow_usage
 from bridge.storage.response_store import (
     ID_PREFIX,
@@ -47,14 +55,6 @@ from bridge.storage.response_store import (
     new_id,
 )
 from bridge.transport.body import json_object
-from bridge.transport.call import Call
-from bridge.transport.errors import (
-    BridgeError,
-    describe_exception,
-    internal_error,
-    invalid_param,
-    not_found,
-)
 from bridge.transport.responses import json_response, stream_response
 from bridge.transport.sse import KEEPALIVE_COMMENT, named_frame, with_keepalive
 

@@ -5,7 +5,9 @@ Requests are validated as Dify validates them, the app runs through the gateway 
 streaming), and the answer is either Dify's blocking object (aggregated) or Dify's SSE
 stream: each event forwarded as its own ``data:`` frame the moment it arrives,
 ``event: ping`` after every 10 s of silence, and a failure after the stream began sent as
-an ``error`` event that ends it.
+an ``error`` event that ends it. Events reach the plugin with their keys sorted (the
+daemon's Go map); each frame puts them back in Dify's order (:mod:`bridge.app.dify_order`),
+so the bytes are those Dify's own Service API writes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from werkzeug import Response
 
 from bridge.app.aggregate import Aggregator
+from bridge.app.dify_order import ENVELOPES, framer, in_dify_order
 from bridge.app.gateway import (
     AppFailure,
     AppKind,
@@ -30,13 +33,13 @@ from bridge.app.gateway import (
     kind_of_event,
     kind_of_mode,
 )
+from bridge.call import Call
+from bridge.errors import BridgeError, describe_exception, internal_error, invalid_param
 from bridge.storage.conversations import storage_full
 from bridge.storage.overlap import Overlapped
 from bridge.transport.body import json_object
-from bridge.transport.call import Call
-from bridge.transport.errors import BridgeError, describe_exception, internal_error, invalid_param
-from bridge.transport.responses import json_response, stream_response
-from bridge.transport.sse import PING, data_frame, with_keepalive
+from bridge.transport.responses import body_response, dumps, json_response, stream_response
+from bridge.transport.sse import PING, dify_frame, with_keepalive
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +215,10 @@ class _Run:
         aggregator = Aggregator()
         for event in self.events():
             aggregator.feed(event)
-        return json_response(aggregator.result())
+        # as Dify's helper.compact_generate_response writes a blocking answer
+        return body_response(
+            dumps(aggregator.result()).encode(), content_type="application/json; charset=utf-8"
+        )
 
     def stream(self) -> Response:
         ticks = with_keepalive(self.events(), PING_INTERVAL, PING)
@@ -225,37 +231,32 @@ class _Run:
         )
 
 
-_ENVELOPES = {
-    AppKind.CHAT: ("conversation_id", "message_id", "created_at"),
-    AppKind.COMPLETION: ("message_id", "created_at"),
-    AppKind.WORKFLOW: ("workflow_run_id",),
-}
-
-
 def _frames(items: Iterator[Any], route: AppKind) -> Iterator[bytes]:
     """SSE frames; a failure after the first byte becomes an ``error`` event, then the end."""
     last: Mapping[str, Any] | None = None
+    frame = framer(route)
     try:
         for item in items:
             if item is PING:
                 yield PING
                 continue
-            yield data_frame(item)
+            yield frame(item)
             last = item
     except BridgeError as error:
-        yield data_frame(error_event(last, error, route))
+        yield dify_frame(in_dify_order(error_event(last, error, route), route))
     except Exception as exc:  # noqa: BLE001 - a stream must end with an event, not a traceback
         logger.error("stream failed: %s", describe_exception(exc))  # noqa: TRY400
-        yield data_frame(error_event(last, internal_error(), route))
+        yield dify_frame(in_dify_order(error_event(last, internal_error(), route), route))
 
 
 def error_event(
     last: Mapping[str, Any] | None, error: BridgeError, route: AppKind
 ) -> dict[str, Any]:
-    """Dify's error event: the route's envelope, then ``code``, ``message``, ``status``."""
+    """Dify's error event: the route's envelope, then ``code``, ``message``, ``status``
+    (framed in Dify's order for the code by :func:`~bridge.app.dify_order.in_dify_order`)."""
     event: dict[str, Any] = {"event": "error"}
     if last is not None:
-        for key in _ENVELOPES[route]:
+        for key in ENVELOPES[route][1:]:
             if key in last:
                 event[key] = last[key]
     event.update(code=error.code, message=error.message, status=error.status)

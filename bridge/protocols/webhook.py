@@ -33,7 +33,16 @@ from werkzeug import Response
 from bridge import replies, verifiers
 from bridge.app.aggregate import PAUSED_TEXT, Aggregator, answer_text, is_paused
 from bridge.app.gateway import AppFailure, AppKind, Reason, RunRequest, input_variables
+from bridge.call import Call
 from bridge.config.auth import keys_match
+from bridge.errors import (
+    BridgeError,
+    describe_exception,
+    invalid_param,
+    payload_too_large,
+    unauthorized,
+    unsupported_media_type,
+)
 from bridge.protocols import continuation
 from bridge.protocols.mapping import Mapped, as_text, check_mapped_size, coerce, map_request, search
 from bridge.replies.base import FAILED, PAUSED, SUCCEEDED, message
@@ -43,15 +52,6 @@ from bridge.storage.idempotency import fingerprint as idempotency_fingerprint
 from bridge.storage.records import Records
 from bridge.storage.slots import BucketStore, SlotStore, StorageFull
 from bridge.transport.body import BODY_LIMIT, NotJson, check_text, decode_text, parse_json, raw_body
-from bridge.transport.call import Call
-from bridge.transport.errors import (
-    BridgeError,
-    describe_exception,
-    invalid_param,
-    payload_too_large,
-    unauthorized,
-    unsupported_media_type,
-)
 from bridge.transport.public_url import endpoint_base_url
 from bridge.transport.responses import body_response, dumps, json_response
 from bridge.verifiers.base import Secrets, SignedRequest, VerificationFailed

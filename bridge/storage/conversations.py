@@ -22,9 +22,9 @@ from __future__ import annotations
 import hashlib
 import logging
 
+from bridge.errors import BridgeError, describe_exception, not_found
 from bridge.storage.records import Memory, Records
 from bridge.storage.slots import BucketStore, StorageFull
-from bridge.transport.errors import BridgeError, describe_exception, not_found
 
 logger = logging.getLogger(__name__)
 

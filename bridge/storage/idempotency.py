@@ -44,7 +44,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.protocols.singleflight import SingleFlight
+from bridge.singleflight import SingleFlight
 from bridge.storage.records import Entry, Memory, Records
 
 KIND = "idem"

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bridge.transport.errors import describe_exception
+from bridge.errors import describe_exception
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.errors import describe_exception
 from bridge.storage.records import Entry, Records
-from bridge.transport.errors import describe_exception
 
 
 class SlotStore:

@@ -1,8 +1,6 @@
-"""Transport: a daemon request into a ``Call``, and a response back to the daemon.
+"""Transport: HTTP as the daemon carries it, in (bodies, routes) and out (responses, SSE).
 
 Request side
-- ``adapter``      what every Endpoint calls: request → Call → handler → response (+ CORS)
-- ``call``         one request as the core sees it (settings, headers, body, gateway, records)
 - ``body``         request bodies: JSON and text within the bounds of docs/limits.md (413/415/400)
 - ``cpu``          CPU-heavy steps (large bodies, mappings) in native threads, off the event loop
 - ``routes``       the catalogue of routes; ``fallback`` answers what no route claims
@@ -10,7 +8,7 @@ Request side
 - ``public_url``   the caller-facing URL, from Dify's headers
 
 Response side
-- ``errors``       the error envelope of each route family; ``guard`` renders failures
+- ``guard``        renders failures in the route family's format (``bridge.errors``)
 - ``responses``    JSON, HTML and streamed responses
 - ``sse``          Server-Sent Events framing and keep-alives
 - ``lines``        the daemon's 5 MiB line: chunks split, large bodies streamed, 413 invocations

@@ -28,13 +28,13 @@ from typing import Any
 
 from gevent import monkey
 
-from bridge.transport.cpu import offload
-from bridge.transport.errors import (
+from bridge.errors import (
     BridgeError,
     invalid_param,
     payload_too_large,
     unsupported_media_type,
 )
+from bridge.transport.cpu import offload
 
 BODY_LIMIT = 10 * 1024 * 1024  # the daemon cuts bodies here, silently
 EMPTY_CHUNKED = b"0\r\n\r\n"  # an empty POST as the daemon forwards it (protocol.md §4.2)

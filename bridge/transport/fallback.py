@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from werkzeug import Response
 
-from bridge.transport.errors import BridgeError, Family, error_response, not_found
+from bridge.errors import BridgeError, Family, error_response, not_found
 from bridge.transport.routes import allowed_methods
 
 # The first segment after ``/v1/`` of every resource in OpenAI's API reference (and the

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from werkzeug import Response
 
-from bridge.transport.errors import (
+from bridge.errors import (
     BridgeError,
     Family,
     describe_exception,

@@ -5,7 +5,7 @@ overflow (protocol.md §4.5), and the SDK writes every message as one JSON line:
 chunk hex-encoded (twice its size), a non-streamed body whole, an app invocation with its
 query and inputs. So:
 
-- :func:`bounded` is applied to every response (by :mod:`bridge.transport.adapter`): chunks of a
+- :func:`bounded` is applied to every response (by :mod:`bridge.adapter`): chunks of a
   streamed body are split to at most ``MAX_CHUNK`` (256 KiB, a ~512 KiB line), and a
   non-streamed body over ``STREAM_THRESHOLD`` is streamed in such chunks (its
   ``Content-Length`` kept). SSE frames may span chunks; the client sees the same bytes.
@@ -21,7 +21,7 @@ from typing import Any
 import pydantic_core
 from werkzeug import Response
 
-from bridge.transport.errors import invalid_param, payload_too_large
+from bridge.errors import invalid_param, payload_too_large
 from bridge.transport.responses import daemon_safe
 
 MAX_LINE = 5 * 1024 * 1024  # the daemon's PLUGIN_RUNTIME_MAX_BUFFER_SIZE, newline included

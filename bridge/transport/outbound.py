@@ -85,8 +85,8 @@ import httpx
 from gevent import monkey
 from standardwebhooks.webhooks import Webhook
 
+from bridge.errors import BridgeError
 from bridge.transport.body import MAX_DEPTH, check_value
-from bridge.transport.errors import BridgeError
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,10 @@ requests.
 from __future__ import annotations
 
 import json
+import math
 import queue
+import re
+import secrets
 import threading
 from collections.abc import Generator, Iterable
 
@@ -22,6 +25,61 @@ def data_frame(obj: object) -> bytes:
     does; Dify before its orjson switch wrote ``json.dumps`` spacing (verify per version).
     """
     return b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+
+
+def dify_frame(obj: object) -> bytes:
+    """:func:`data_frame` as Dify writes it: ``orjson.dumps`` (orjson 3.11, Dify 1.15's lock).
+
+    orjson writes the same bytes as compact ``json.dumps`` except for floats in exponent
+    range: ``1.2e-05`` → ``0.000012``, ``1e-07`` → ``1e-7``, ``1e+16`` → ``1e16``. Only a
+    frame whose text holds such a number (rare: tiny elapsed times) is written again, with
+    those floats in orjson's form.
+    """
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    if ("e-" in text or "e+" in text) and _EXPONENT.search(text):
+        text = _with_orjson_floats(obj)
+    return b"data: " + text.encode() + b"\n\n"
+
+
+_EXPONENT = re.compile(r"e[-+][0-9]+[,\]}]")  # a number's exponent, then a delimiter
+
+
+def orjson_float(value: float) -> str:
+    """How orjson writes a finite float: Python's shortest digits, but decimals down to
+    1e-5 and exponents without ``+`` or leading zeros."""
+    text = repr(value)
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    power = int(exponent)
+    if power == -5:  # repr switches to exponents below 1e-4, orjson below 1e-5
+        sign = "-" if mantissa.startswith("-") else ""
+        return f"{sign}0.0000{mantissa.lstrip('-').replace('.', '')}"
+    return f"{mantissa}e{power}"
+
+
+def _with_orjson_floats(obj: object) -> str:
+    """``obj`` as compact JSON with every exponent-form float written as orjson writes it."""
+    nonce = secrets.token_hex(8)
+    numbers: dict[str, str] = {}
+
+    def mark(value: object) -> object:
+        if isinstance(value, float):
+            if "e" in repr(value) and math.isfinite(value):
+                key = f"\x00{nonce}{len(numbers)}\x00"
+                numbers[json.dumps(key)] = orjson_float(value)
+                return key
+            return value
+        if isinstance(value, dict):
+            return {k: mark(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [mark(v) for v in value]
+        return value
+
+    text = json.dumps(mark(obj), ensure_ascii=False, separators=(",", ":"))
+    for placeholder, number in numbers.items():
+        text = text.replace(placeholder, number, 1)
+    return text
 
 
 def named_frame(name: str, obj: object) -> bytes:

@@ -13,9 +13,10 @@ from conftest import SETTINGS
 from signers import settings as scheme_settings
 
 from bridge.app.aggregate import PAUSED_TEXT
+from bridge.app.dify_order import KNOWN_EVENTS
 from bridge.protocols import extension
 from bridge.storage import idempotency
-from devkit.workspace import App, Script, go_reencode, human_input_event
+from devkit.workspace import REASONING_NODE, App, Script, dify_frame, go_reencode, human_input_event
 
 AUTH = {"Authorization": "Bearer test-key", "Content-Type": "application/json"}
 REASONING = "First, recall the question. Then answer briefly."
@@ -112,17 +113,18 @@ RUN = "/v1/workflows/run"
         ("future-wf", RUN),
     ],
 )
-def test_service_api_stream_is_byte_for_byte_what_the_plugin_received(
-    inprocess, apps, app_id, path
-):
+def test_service_api_stream_is_byte_for_byte_what_dify_would_send(inprocess, apps, app_id, path):
     r = post(inprocess, path, {"query": "q", "inputs": {}, "response_mode": "streaming"}, app_id)
     assert r.status == 200
     (delivered,) = apps.emitted
+    (sent,) = apps.sent
+    # Dify's own Service API writes each event as Dify built it (``sent``); an event App
+    # Bridge does not know keeps the order it arrived in (the daemon's, sorted)
     expected = "".join(
-        "data: " + json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n\n"
-        for e in delivered
+        dify_frame(s if s["event"] in KNOWN_EVENTS else d)
+        for s, d in zip(sent, delivered, strict=True)
     )
-    assert r.text == expected  # every event, unknown ones included, in order, unchanged
+    assert r.text == expected  # every event, unknown ones included, in order, values unchanged
     names = [e["event"] for e in delivered]
     assert all(list(e) == sorted(e) for e in delivered)  # the daemon's Go map ordering
     if app_id.startswith("think"):
@@ -143,7 +145,7 @@ def test_service_api_blocking_reasoning_chatflow(inprocess, apps):
     body = post(inprocess, CHAT, {"query": "q"}, "think-flow").json()
     assert body["event"] == "message"
     assert body["answer"] == "Forty two."  # reasoning never leaks into the answer
-    assert body["metadata"]["reasoning"] == REASONING
+    assert body["metadata"]["reasoning"] == {REASONING_NODE: REASONING}  # per LLM node
 
 
 def test_service_api_blocking_paused_chatflow_is_difys_paused_shape(inprocess, apps):
@@ -162,12 +164,19 @@ def test_service_api_blocking_paused_chatflow_is_difys_paused_shape(inprocess, a
     assert paused["paused_nodes"] == ["1700000000003"]
     (reason,) = paused["reasons"]
     assert reason["TYPE"] == "human_input_required" and reason["form_token"]
-    assert "workflow_run_id" not in paused and "outputs" not in paused
-    # the same object the emulated Dify answers in its own blocking mode
+    assert list(paused) == [  # AdvancedChatPausedBlockingResponse.Data, model_dump order
+        "id", "mode", "conversation_id", "message_id", "workflow_run_id", "answer", "metadata",
+        "created_at", "paused_nodes", "reasons", "status", "elapsed_time", "total_tokens",
+        "total_steps",
+    ]  # fmt: skip
+    assert paused["workflow_run_id"] == body["workflow_run_id"]
+    assert (paused["id"], paused["answer"]) == (body["id"], "Draft:")
+    assert list(reason) == ["TYPE", "form_id", "node_id", "form_token", "expiration_time"]
+    # the same keys, in the same order, as the emulated Dify answers in its own blocking mode
     (dify,) = apps.run_app_raw(
         {"app_id": "pause-flow", "query": "q", "inputs": {}, "response_mode": "blocking"}
     )
-    assert sorted(body) == sorted(dify) and sorted(paused) == sorted(dify["data"])
+    assert list(body) == list(dify) and list(paused) == list(dify["data"])
 
 
 def test_service_api_blocking_paused_workflow_is_difys_paused_shape(inprocess, apps):

@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import CHAT_APP, SETTINGS
 
-from devkit.workspace import App, Script, inner_api_error
+from devkit.workspace import App, Script, dify_frame, inner_api_error
 
 JSON = {"Content-Type": "application/json"}
 AUTH = {"Authorization": "Bearer test-key", **JSON}
@@ -51,7 +51,7 @@ def test_chat_blocking_has_difys_exact_shape(inprocess, app_id, workspace):
         inprocess, "/v1/chat-messages", {"query": "hi", "inputs": {}, "user": "u1"}, app_id=app_id
     )
     assert r.status == 200
-    assert r.header("Content-Type") == "application/json"
+    assert r.header("Content-Type") == "application/json; charset=utf-8"  # Dify's, for runs
     body = r.json()
     assert list(body) == CHAT_KEYS
     assert body["mode"] == workspace.app(app_id).mode
@@ -423,9 +423,10 @@ def test_stream_frames_are_exactly_the_apps_events(inprocess, workspace):
         {"query": "x y z", "response_mode": "streaming"},
         app_id="app-flow-0001",
     )
-    (sent,) = workspace.emitted
-    assert sse_events(r) == sent  # same dicts, same order, nothing added or dropped
-    assert [list(e) for e in sse_events(r)] == [list(e) for e in sent]  # same key order
+    (delivered,) = workspace.emitted
+    (sent,) = workspace.sent  # as Dify built them, before the daemon sorted their keys
+    assert sse_events(r) == delivered  # same dicts, same order, nothing added or dropped
+    assert r.text == "".join(dify_frame(e) for e in sent)  # Dify's bytes, Dify's key order
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@
 import json
 
 from devkit.daemon import PluginProcess
-from devkit.wire import daemon_request_bytes
-from devkit.workspace import App, Script
+from devkit.wire import daemon_error_body, daemon_request_bytes
+from devkit.workspace import App, Script, Workspace
 
 AUTH = {"Authorization": "Bearer test-key", "Content-Type": "application/json"}
 
@@ -70,3 +70,26 @@ def test_paused_workflow_through_the_runner(runner):
     data = r.json()["data"]
     assert (data["status"], data["finished_at"], data["outputs"]) == ("paused", None, {})
     assert data["reasons"][0]["TYPE"] == "human_input_required"
+
+
+def test_the_execution_timer_starts_at_the_first_body_chunk():
+    """PLUGIN_MAX_EXECUTION_TIMEOUT as measured on the real daemon (3 s there): an answer whose
+    first byte took longer comes through whole; a body still running that long after its
+    first chunk is cut, the timeout error appended (status 200 already sent)."""
+    workspace = Workspace([
+        App("late-chat", "chat", script=Script(answer="late but whole", first_delay=1.5)),
+        App("long-wf", "workflow", script=Script(answer=" ".join(["w"] * 40), delay=0.25)),
+    ])  # fmt: skip
+    with PluginProcess(workspace, execution_timeout=1.0) as proc:
+        chat = json.dumps({"query": "q"}).encode()
+        late = proc.request(daemon_request_bytes("POST", "/v1/chat-messages", headers=AUTH,
+                                                 body=chat),
+                            {"api_key": "test-key", "app": {"app_id": "late-chat"}})  # fmt: skip
+        assert late.status == 200 and late.json()["answer"] == "late but whole"
+        run = json.dumps({"inputs": {}, "response_mode": "streaming"}).encode()
+        long = proc.request(daemon_request_bytes("POST", "/v1/workflows/run", headers=AUTH,
+                                                 body=run),
+                            {"api_key": "test-key", "app": {"app_id": "long-wf"}})  # fmt: skip
+        assert long.status == 200 and long.body.startswith(b"data: ")
+        assert long.body.endswith(daemon_error_body(-500, "killed by timeout"))
+        assert b"workflow_finished" not in long.body

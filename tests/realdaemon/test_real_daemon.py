@@ -18,6 +18,12 @@ sets up one endpoint per case, and sends each request both to the real daemon an
 local runner (our emulated daemon, same workspace, same hook ids): status, content type
 and bodies must agree once run-specific ids and times are masked. Every server it starts
 is stopped; a fresh tenant id keeps runs apart in a shared database.
+
+Two-way webhooks (docs/two-way.md): loopback fakes of the platform APIs
+(:mod:`devkit.fakes`) are served next to the daemon and their API bases put into the
+daemon's environment, which the plugin inherits; the runner has fakes of its own. Runs of the
+slow apps wait at the inner-API stand-in until the test opens a gate, so "the ack came before
+the app finished" needs no clock.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,13 +45,18 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import yaml
+from signers import API_KEY as KEY_OF_HOOKS
 from signers import SCHEMES, sign
 from signers import settings as scheme_settings
 
+from bridge.protocols import continuation
+from bridge.replies.base import FAILED_MESSAGE
+from devkit.deliver import payload
+from devkit.fakes import FakePlatforms
 from devkit.inner_api import InnerApi
 from devkit.package import build_package
 from devkit.runner import Bridge, running
-from devkit.workspace import Workspace
+from devkit.workspace import InvocationFailed, Workspace, inner_api_error
 
 REPO = Path(__file__).resolve().parents[2]
 DAEMON_BIN = os.environ.get("APP_BRIDGE_DAEMON_BIN", "")
@@ -88,8 +100,23 @@ APPS: list[dict[str, Any]] = [
     {"id": "rd-echo", "mode": "workflow", "name": "Echo",
      "user_input_form": [{"paragraph": {"label": "Doc", "variable": "doc"}}],
      "script": {"outputs": {"doc": "{inputs[doc]}"}}},
+    # two-way: runs of these wait at the inner-API stand-in until the test opens the gate
+    {"id": "rd-slow", "mode": "chat", "name": "Slow", "script": {"answer": "The answer to: {query}"}},
+    {"id": "rd-slow-fetch", "mode": "chat", "name": "Slow to describe",
+     "script": {"answer": "The answer to: {query}"}},
 ]  # fmt: skip
 WEBHOOK_SCHEMES = SCHEMES  # all twelve verification schemes
+SLOW_APPS = frozenset({"rd-slow", "rd-slow-fetch"})  # their runs wait for Gates.run
+SLOW_FETCH = "rd-slow-fetch"  # its fetch_app waits for Gates.fetch
+GATE_TIMEOUT = 60.0  # a gate the test never opens fails the run, it never hangs
+TOKENS = {"slack": "xoxb-rd-token", "discord": "", "telegram": "123456:ABCrdTOKENxyz0123456789",
+          "line": "line-rd-access-token", "whatsapp": "whatsapp-rd-token", "github": "ghp_rdtoken",
+          "gitlab": "glpat-rdtoken",
+          "callback": "whsec_" + "cmQtY2FsbGJhY2stc2lnbmluZy1rZXktMzJieXRlcw=="}  # fmt: skip
+TWO_WAY = {  # platform -> webhook_verification
+    "slack": "slack", "discord": "discord", "telegram": "telegram", "line": "line",
+    "whatsapp": "meta", "github": "github", "gitlab": "gitlab", "callback": "api_key",
+}  # fmt: skip
 
 
 def _endpoints() -> dict[str, dict[str, Any]]:
@@ -102,10 +129,73 @@ def _endpoints() -> dict[str, dict[str, Any]]:
     hooks["wh-echo"] = scheme_settings(  # the whole request document, as the plugin saw it
         "api_key", "rd-echo", webhook_response="outputs", webhook_inputs='{"doc": "@"}'
     )
+    for platform, scheme in TWO_WAY.items():  # ack now, run in a continuation, reply later
+        hooks[f"tw-{platform}"] = scheme_settings(
+            scheme, "rd-slow", webhook_reply=platform, reply_token=TOKENS[platform]
+        )
+    hooks["tw-callback"]["reply_url"] = "$FAKES/callback/results"  # the fakes' URL at setup
+    hooks["tw-fetch"] = scheme_settings(
+        "slack", SLOW_FETCH, webhook_reply="slack", reply_token=TOKENS["slack"]
+    )
+    for app in ("rd-error", "rd-broken"):  # the app fails: a plain message on the platform
+        hooks[f"tw-{app}"] = scheme_settings(
+            "slack", app, webhook_reply="slack", reply_token=TOKENS["slack"]
+        )
+    hooks["tw-fallback"] = scheme_settings(  # no continuation: the run happens inline
+        "github", "rd-slow", webhook_reply="github", reply_token=TOKENS["github"],
+        self_url="http://127.0.0.1:9/e/nowhere",
+    )  # fmt: skip
     return {**plain, **hooks}
 
 
 ENDPOINTS = _endpoints()
+
+
+def with_fakes(settings: dict[str, Any], fakes_url: str) -> dict[str, Any]:
+    """``$FAKES`` in a setting → the fake platforms' base URL (as ``devkit.runner`` does)."""
+    return {
+        k: v.replace("$FAKES", fakes_url) if isinstance(v, str) else v for k, v in settings.items()
+    }
+
+
+class Gate:
+    """A point an app run (or app lookup) waits at until the test opens it; open by default."""
+
+    def __init__(self) -> None:
+        self.opened = threading.Event()
+        self.opened.set()
+        self.reached = threading.Event()
+
+    def close(self) -> None:
+        self.reached.clear()
+        self.opened.clear()
+
+    def open(self) -> None:
+        self.opened.set()
+
+    def wait(self) -> None:
+        self.reached.set()
+        if not self.opened.wait(GATE_TIMEOUT):
+            raise InvocationFailed(inner_api_error("the test never opened the gate"))
+
+
+class GatedWorkspace(Workspace):
+    """The stand-in's apps; runs of :data:`SLOW_APPS` are slower than any platform's budget:
+    they wait until the test opens :attr:`run` (the ack must not wait for them)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.run, self.fetch = Gate(), Gate()
+
+    def run_app_raw(self, request: Any, *, user_id: str = "") -> Iterator[dict]:
+        if request.get("app_id") in SLOW_APPS:
+            self.run.wait()
+        yield from super().run_app_raw(request, user_id=user_id)
+
+    def fetch_app(self, request: Any) -> dict[str, Any]:
+        if request.get("app_id") == SLOW_FETCH:
+            self.fetch.wait()
+        return super().fetch_app(request)
 
 
 # -- environment --------------------------------------------------------------------------
@@ -118,7 +208,12 @@ def _free_port() -> int:
 
 
 def _daemon_env(
-    work: Path, inner: InnerApi, port: int, server_key: str, database: str | None
+    work: Path,
+    inner: InnerApi,
+    port: int,
+    server_key: str,
+    database: str | None,
+    fakes: FakePlatforms,
 ) -> dict[str, str]:
     pg = urlsplit(
         os.environ.get("APP_BRIDGE_PG_DSN", "postgresql://postgres@127.0.0.1:5432/dify_plugin")
@@ -144,6 +239,9 @@ def _daemon_env(
         "UV_PYTHON_DOWNLOADS": "never", "PATH": f"{base_bin}:{env.get('PATH', '')}",
         "GIN_MODE": "release",
     })  # fmt: skip
+    # the plugin inherits the daemon's environment: platform API bases at the loopback fakes,
+    # and the fakes' host allowed as a callback ``reply_url``
+    env.update(fakes.environment())
     return env
 
 
@@ -156,6 +254,9 @@ class Daemon:
     bridge: Bridge
     log: Path
     identifier: str
+    endpoint_ids: dict[str, str]  # endpoint name -> endpoint id
+    fakes: FakePlatforms  # the platform APIs the real daemon's plugin replies to
+    workspace: GatedWorkspace  # the inner-API stand-in's apps
 
 
 class Management:
@@ -213,13 +314,14 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     (work / "uv.toml").write_text("native-tls = true\n", encoding="utf-8")
     config = {"apps": APPS, "endpoints": []}
     (work / "workspace.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    workspace = Workspace.from_yaml(work / "workspace.yaml")
+    workspace = GatedWorkspace.from_yaml(work / "workspace.yaml")
+    assert isinstance(workspace, GatedWorkspace)
     server_key, tenant, port = uuid.uuid4().hex, str(uuid.uuid4()), _free_port()
-    with InnerApi(workspace, uuid.uuid4().hex) as inner:
+    with InnerApi(workspace, uuid.uuid4().hex) as inner, FakePlatforms() as fakes:
         cli = os.environ.get("APP_BRIDGE_DAEMON_CLI")
         # with the CLI, a fresh database per run (``migrate`` creates it); else the DSN's
         database = f"app_bridge_e2e_{uuid.uuid4().hex[:12]}" if cli else None
-        env = _daemon_env(work, inner, port, server_key, database)
+        env = _daemon_env(work, inner, port, server_key, database, fakes)
         if cli:
             subprocess.run([cli, "migrate"], env=env, cwd=work, check=True, timeout=120,
                            capture_output=True)  # fmt: skip
@@ -234,17 +336,30 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
             for name, settings in ENDPOINTS.items():
                 manage.call("POST", "/endpoint/setup", json={
                     "plugin_unique_identifier": identifier, "user_id": "admin", "name": name,
-                    "settings": settings})  # fmt: skip
+                    "settings": with_fakes(settings, fakes.url)})  # fmt: skip
             listed = manage.call("GET", "/endpoint/list", params={"page": 1, "page_size": 100})
             hooks = {e["name"]: e["hook_id"] for e in listed}
+            endpoint_ids = {e["name"]: e["id"] for e in listed}
             config["endpoints"] = [
                 {"hook_id": e["hook_id"], "endpoint_id": e["id"], "settings": ENDPOINTS[e["name"]]}
                 for e in listed
             ]
             (work / "runner.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-            bridge = Bridge(work / "runner.yaml")
+            # the runner's own fakes (``$FAKES`` → their URL): emulated replies go there
+            bridge = Bridge(work / "runner.yaml", fakes_port=0)
             with running(bridge) as runner:
-                yield Daemon(base, inner, hooks, runner, bridge, log, identifier)
+                yield Daemon(
+                    base,
+                    inner,
+                    hooks,
+                    runner,
+                    bridge,
+                    log,
+                    identifier,
+                    endpoint_ids,
+                    fakes,
+                    workspace,
+                )
         finally:
             proc.terminate()
             try:
@@ -390,12 +505,17 @@ def test_real_daemon_answers_like_the_emulator(daemon: Daemon, case: Case) -> No
     assert "Traceback" not in real.text
 
 
-def test_events_arrive_with_sorted_keys_and_go_numbers(daemon: Daemon) -> None:
-    """daemon-notes §D, settled: the daemon re-encodes each chunk through a Go map."""
+def test_events_leave_in_difys_order_with_go_numbers(daemon: Daemon) -> None:
+    """daemon-notes §D, settled: the daemon re-encodes each chunk through a Go map (keys
+    sorted, whole floats as ints); the Service API puts Dify's key order back."""
+    before = len(daemon.workspace.sent)
     r = send(daemon.base, daemon.hooks["rd-floats"],
              Case("", "", "/v1/workflows/run", {"inputs": {}, "response_mode": "streaming"}))  # fmt: skip
     frames = [json.loads(f[6:]) for f in r.text.split("\n\n") if f.startswith("data: ")]
-    assert frames and all(list(f) == sorted(f) for f in frames)
+    (sent,) = daemon.workspace.sent[before:]  # the events as Dify wrote them, in Dify's order
+    assert [list(f) for f in frames] == [list(e) for e in sent]
+    assert [list(f["data"]) for f in frames] == [list(e["data"]) for e in sent]
+    assert list(frames[0])[:3] == ["event", "workflow_run_id", "task_id"]
     outputs = frames[-1]["data"]["outputs"]
     assert outputs == {"big": 1152921504606847000, "html": "<b>&</b>", "n": 2, "x": 0.25}
     assert '"n":2,' in r.text  # 2.0 arrived as an int
@@ -504,3 +624,267 @@ def test_the_plugin_sees_the_same_request_under_both_daemons(daemon: Daemon) -> 
     assert "x-forwarded-for" not in real["headers"] and "x-real-ip" not in real["headers"]
     assert real["headers"]["dify-hook-id"] == hook
     assert real["query"] == emulated["query"] and real["body"] == {"k": [1, 2.0, "x"]}
+
+
+# -- two-way webhooks: ack now, finish in a continuation, reply on the platform ----------------
+
+
+def delivery(platform: str, text: str) -> tuple[bytes, dict[str, str]]:
+    """(body, headers) of one delivery of ``text``, signed as the platform signs it."""
+    if platform == "callback":
+        body: dict[str, Any] = {"query": text, "user": "u-1"}
+        extra: dict[str, str] = {}
+    else:
+        body, extra = payload(platform, text)
+    raw = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", **sign(TWO_WAY[platform], raw, time.time()),
+               **extra}  # fmt: skip
+    return raw, headers
+
+
+def deliver(base: str, hook: str, raw: bytes, headers: dict[str, str]) -> httpx.Response:
+    return httpx.post(f"{base}/e/{hook}/webhook", content=raw, headers=headers, timeout=30)
+
+
+def runs(daemon: Daemon, text: str) -> list[dict[str, Any]]:
+    """The app runs Dify's inner API (the stand-in) received for ``text``."""
+    return [c.body for c in daemon.inner.calls
+            if c.path == "/inner/api/invoke/app" and text in str(c.body.get("query"))]  # fmt: skip
+
+
+def decrypts(daemon: Daemon, endpoint: str) -> int:
+    """How many requests the daemon served on ``endpoint`` (it decrypts the settings for each)."""
+    identity = daemon.endpoint_ids[endpoint]
+    return sum(1 for c in daemon.inner.calls if c.path == "/inner/api/invoke/encrypt"
+               and c.body.get("opt") == "decrypt" and c.body.get("identity") == identity)  # fmt: skip
+
+
+def ack_shape(platform: str, response: httpx.Response) -> bool:
+    if platform == "slack":
+        return response.status_code == 200 and response.content == b""
+    if platform == "discord":  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE: "thinking…"
+        return response.status_code == 200 and response.json() == {"type": 5}
+    if platform in ("telegram", "line", "whatsapp"):
+        return response.status_code == 200
+    body = response.json()
+    return response.status_code == 202 and body["status"] == "accepted" and bool(body["id"])
+
+
+def assert_reply_target(platform: str, call: Any) -> None:
+    auth = call.headers.get("authorization", "")
+    if platform == "slack":
+        assert call.path == "/chat.postMessage" and auth == f"Bearer {TOKENS['slack']}"
+        assert call.json["channel"] == "D0DEMO"
+    elif platform == "discord":  # the interaction's token is the credential
+        assert call.method == "PATCH" and call.path.endswith("/messages/@original")
+        assert "/webhooks/1100000000000000001/demo-interaction-token." in call.path
+    elif platform == "telegram":
+        assert call.path == f"/bot{TOKENS['telegram']}/sendMessage"
+        assert call.json["chat_id"] == 4242
+    elif platform == "line":
+        assert call.path == "/v2/bot/message/reply" and auth == f"Bearer {TOKENS['line']}"
+    elif platform == "whatsapp":
+        assert call.path.endswith("/100000000000001/messages")
+        assert auth == f"Bearer {TOKENS['whatsapp']}" and call.json["to"] == "15551234567"
+    elif platform == "github":
+        assert call.path == "/repos/demo/app-bridge/issues/1/comments"
+        assert auth.split()[-1] == TOKENS["github"]
+    elif platform == "gitlab":
+        assert call.path == "/projects/1/issues/1/notes"
+        assert call.headers.get("private-token") == TOKENS["gitlab"]
+    else:
+        assert call.path == "/results" and call.json["status"] == "succeeded"
+        assert call.headers.get("webhook-signature", "").startswith("v1,")
+
+
+@pytest.fixture
+def two_way(daemon: Daemon) -> Iterator[Daemon]:
+    daemon.fakes.reset()
+    assert daemon.bridge.fakes is not None
+    daemon.bridge.fakes.reset()
+    yield daemon
+    daemon.workspace.run.open()  # never leave a run waiting
+    daemon.workspace.fetch.open()
+
+
+@pytest.mark.parametrize("platform", list(TWO_WAY))
+def test_two_way_acks_at_once_then_replies_once(two_way: Daemon, platform: str) -> None:
+    """The platform's ack while the app still runs; the answer arrives later, from one run.
+
+    The app waits at the inner-API stand-in until the ack has come back, so the ack cannot
+    have waited for it (an inline run would block until the gate opens).
+    """
+    daemon, gate = two_way, two_way.workspace.run
+    endpoint, text = f"tw-{platform}", f"what is up {uuid.uuid4().hex[:8]}"
+    hook = daemon.hooks[endpoint]
+    raw, headers = delivery(platform, text)
+    served = decrypts(daemon, endpoint)
+    gate.close()
+    try:
+        ack = deliver(daemon.base, hook, raw, headers)
+        assert gate.reached.wait(20), "the continuation never ran the app"
+        assert daemon.fakes.calls_for(platform) == []  # no reply before the app could finish
+    finally:
+        gate.open()
+    assert ack_shape(platform, ack), (ack.status_code, ack.text)
+    # the delivery and the plugin's self-call to 127.0.0.1:$SERVER_PORT/e/<hook>/_continue
+    assert decrypts(daemon, endpoint) == served + 2
+    emulated = deliver(daemon.runner, hook, raw, headers)
+    assert (ack.status_code, ack.headers.get("content-type"), ack.content) == (
+        emulated.status_code, emulated.headers.get("content-type"), emulated.content,
+    )  # fmt: skip
+    (call,) = daemon.fakes.wait_for(platform, 1, timeout=30)
+    assert f"The answer to: {text}" in call.text
+    assert_reply_target(platform, call)
+    assert daemon.bridge.fakes is not None
+    (emulated_call,) = daemon.bridge.fakes.wait_for(platform, 1, timeout=30)
+    assert (call.path, masked(call.json)) == (emulated_call.path, masked(emulated_call.json))
+    (run,) = runs(daemon, text)  # exactly one run at Dify
+    assert run["app_id"] == "rd-slow" and run["user_id"] == ""
+    assert "Traceback" not in ack.text
+
+
+@pytest.mark.parametrize("platform", ["slack", "github"])
+def test_two_way_retries_replay_the_ack_without_a_second_run(
+    two_way: Daemon, platform: str
+) -> None:
+    daemon, gate = two_way, two_way.workspace.run
+    hook, text = daemon.hooks[f"tw-{platform}"], f"retried {uuid.uuid4().hex[:8]}"
+    raw, headers = delivery(platform, text)
+    gate.close()
+    try:
+        first = deliver(daemon.base, hook, raw, headers)
+        assert gate.reached.wait(20)
+        during = deliver(daemon.base, hook, raw, headers)  # the run is still going
+    finally:
+        gate.open()
+    assert ack_shape(platform, first) and "Idempotent-Replay" not in first.headers
+    assert (during.status_code, during.content) == (first.status_code, first.content)
+    assert during.headers.get("Idempotent-Replay") == "true"
+    daemon.fakes.wait_for(platform, 1, timeout=30)
+    after = deliver(daemon.base, hook, raw, headers)
+    assert (after.status_code, after.content, after.headers.get("Idempotent-Replay")) == (
+        first.status_code, first.content, "true",
+    )  # fmt: skip
+    time.sleep(0.5)  # a second run or reply, if there were one, would have started by now
+    assert len(runs(daemon, text)) == 1
+    assert len(daemon.fakes.calls_for(platform)) == 1
+
+
+def test_forged_continuations_are_refused_like_the_emulator(two_way: Daemon) -> None:
+    """``POST /_continue`` through the real daemon: unsigned, forged, expired → 401, no run;
+    a genuine one runs once and its replay is refused."""
+    daemon = two_way
+    hook, text = daemon.hooks["tw-slack"], f"continued {uuid.uuid4().hex[:8]}"
+    raw, _ = delivery("slack", text)
+    document = {"body": json.loads(raw), "headers": {}, "query": {}, "method": "POST",
+                "path": "/webhook"}  # fmt: skip
+    body = json.dumps({"v": 1, "delivery": f"slack:Ev{uuid.uuid4().hex[:10].upper()}",
+                       "channel": "slack",
+                       "target": {"channel": "slack", "fields": {"channel": "D0DEMO"}},
+                       "document": document}).encode()  # fmt: skip
+    nonce = continuation.new_nonce()
+    forged = continuation.sign("not-the-api-key", body, nonce)
+    expired = continuation.sign(KEY_OF_HOOKS, body, nonce, now=time.time() - 3600)
+    for header in (None, "garbage", forged, expired):
+        extra = {continuation.HEADER: header} if header else {}
+        answers = [
+            httpx.post(f"{base}/e/{hook}{continuation.ROUTE}", content=body, headers=extra,
+                       timeout=30)
+            for base in (daemon.base, daemon.runner)
+        ]  # fmt: skip
+        real, emulated = answers
+        assert real.status_code == 401, real.text
+        assert (real.headers.get("content-type"), real.content) == (
+            emulated.headers.get("content-type"), emulated.content,
+        )  # fmt: skip
+        assert real.json()["code"] == "unauthorized" and "Traceback" not in real.text
+    assert runs(daemon, text) == []
+    genuine = {continuation.HEADER: continuation.sign(KEY_OF_HOOKS, body, nonce)}
+    url = f"{daemon.base}/e/{hook}{continuation.ROUTE}"
+    first = httpx.post(url, content=body, headers=genuine, timeout=30)
+    assert first.status_code == 200 and first.text.startswith("started\n"), first.text
+    assert first.text.endswith("succeeded replied\n")
+    replay = httpx.post(url, content=body, headers=genuine, timeout=30)
+    assert replay.status_code == 401 and "already used" in replay.json()["message"]
+    (call,) = daemon.fakes.wait_for("slack", 1, timeout=30)
+    assert f"The answer to: {text}" in call.text
+    assert len(runs(daemon, text)) == 1
+
+
+def test_another_session_meanwhile_does_not_cancel_the_continuation(two_way: Daemon) -> None:
+    """Daemons before 0.6.9 share one backwards-invocation client whose context each new
+    session replaces (daemon-notes §A(1)): a request that opens and closes its session while
+    the continuation is between its app lookup and its app run must not cancel the run."""
+    daemon, lookup = two_way, two_way.workspace.fetch
+    text = f"meanwhile {uuid.uuid4().hex[:8]}"
+    raw, headers = delivery("slack", text)
+    lookup.close()
+    try:
+        ack = deliver(daemon.base, daemon.hooks["tw-fetch"], raw, headers)
+        assert ack.status_code == 200
+        assert lookup.reached.wait(20), "the continuation never looked the app up"
+        other = send(daemon.base, daemon.hooks["rd-chat"], CASES[0])  # a session of its own
+        assert other.status_code == 200 and "Hello Ann" in other.text
+    finally:
+        lookup.open()
+    (call,) = daemon.fakes.wait_for("slack", 1, timeout=30)
+    assert call.text.startswith(f"The answer to: {text}"), call.text
+    assert len(runs(daemon, text)) == 1
+
+
+@pytest.mark.parametrize("app", ["rd-error", "rd-broken"])
+def test_two_way_app_failure_is_a_plain_reply_like_the_emulator(two_way: Daemon, app: str) -> None:
+    """An error event, or a stream the daemon reports broken (``read app failed``)."""
+    daemon, hook = two_way, two_way.hooks[f"tw-{app}"]
+    raw, headers = delivery("slack", f"fail {uuid.uuid4().hex[:8]}")
+    replies = []
+    for base, fakes in ((daemon.base, daemon.fakes), (daemon.runner, daemon.bridge.fakes)):
+        assert fakes is not None
+        assert deliver(base, hook, raw, headers).status_code == 200
+        (call,) = fakes.wait_for("slack", 1, timeout=30)
+        replies.append(call.json)
+    real, emulated = replies
+    assert real["text"].startswith(FAILED_MESSAGE) and "Traceback" not in real["text"]
+    assert masked(real) == masked(emulated)
+
+
+def test_unreachable_self_url_runs_inline_like_the_emulator(two_way: Daemon) -> None:
+    daemon, hook = two_way, two_way.hooks["tw-fallback"]
+    text = f"fallback {uuid.uuid4().hex[:8]}"
+    raw, headers = delivery("github", text)
+    real = deliver(daemon.base, hook, raw, headers)
+    emulated = deliver(daemon.runner, hook, raw, headers)
+    assert real.status_code == 200 and real.json()["answer"] == f"The answer to: {text}"
+    assert masked(real.json()) == masked(emulated.json())
+    (call,) = daemon.fakes.wait_for("github", 1, timeout=30)
+    assert f"The answer to: {text}" in call.text
+    assert len(runs(daemon, text)) == 1
+    page = httpx.get(f"{daemon_url(daemon, 'tw-fallback')}/",
+                     headers={"Authorization": f"Bearer {KEY_OF_HOOKS}"}, timeout=30)  # fmt: skip
+    assert "fell back to running inline" in page.text and "self_url is unreachable" in page.text
+
+
+def test_two_way_never_fell_back_inline(two_way: Daemon) -> None:
+    """The default self URL (``http://127.0.0.1:$SERVER_PORT/e/<hook>``) reached the daemon."""
+    for endpoint in ("tw-slack", "tw-github", "tw-fetch"):
+        page = httpx.get(f"{daemon_url(two_way, endpoint)}/",
+                         headers={"Authorization": f"Bearer {KEY_OF_HOOKS}"}, timeout=30)  # fmt: skip
+        assert page.status_code == 200, page.text
+        assert "fell back" not in page.text
+
+
+def test_the_daemon_keeps_a_callers_dify_hook_url(daemon: Daemon) -> None:
+    """A self-call carries the public URL forward in ``Dify-Hook-Url``: the daemon keeps it
+    (it builds one from ``Host`` only when the caller sent none)."""
+    hook = daemon.hooks["wh-echo"]
+    public = f"https://dify.example.com/e/{hook}/webhook"
+    r = httpx.post(f"{daemon.base}/e/{hook}/webhook", content=b"{}", timeout=30, headers={
+        "Authorization": f"Bearer {KEY_OF_HOOKS}", "Content-Type": "application/json",
+        "Dify-Hook-Url": public})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert json.loads(r.json()["doc"])["headers"]["dify-hook-url"] == public
+
+
+def daemon_url(daemon: Daemon, endpoint: str) -> str:
+    return f"{daemon.base}/e/{daemon.hooks[endpoint]}"

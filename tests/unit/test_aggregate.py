@@ -2,8 +2,8 @@
 
 import pytest
 
-from bridge.app.aggregate import aggregate
-from bridge.transport.errors import BridgeError
+from bridge.app.aggregate import Aggregator, aggregate
+from bridge.errors import BridgeError
 from devkit.workspace import App, Invocation, Script, _Run
 
 
@@ -68,3 +68,19 @@ def test_unknown_events_are_ignored():
     events = run.events()
     future = {**events[0], "event": "hologram_rendered", "data": {"x": 1}}
     assert aggregate([events[0], future, *events[1:]]) == run.blocking()
+
+
+@pytest.mark.parametrize(
+    ("reasoning", "text"),
+    [
+        ({"1711": "First, think.", "1712": "Then check."}, "First, think.\n\nThen check."),
+        ({}, ""),
+        ("plain text", "plain text"),  # before Dify 1.15 settled on a dict per node
+        (None, ""),
+    ],
+)
+def test_reasoning_from_message_end_metadata_per_llm_node(reasoning, text):
+    """Dify 1.15 keeps ``metadata.reasoning`` per LLM node id (TaskStateMetadata)."""
+    aggregator = Aggregator()
+    aggregator.feed({"event": "message_end", "id": "m", "metadata": {"reasoning": reasoning}})
+    assert aggregator.reasoning_text == text

@@ -2,7 +2,7 @@ import pytest
 
 from bridge.config.auth import authenticate, is_authenticated, keys_match, presented_key
 from bridge.config.settings import parse_settings
-from bridge.transport.errors import BridgeError
+from bridge.errors import BridgeError
 
 SETTINGS = parse_settings({"api_key": "s3cret", "app": "a1"})
 

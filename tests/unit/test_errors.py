@@ -1,7 +1,7 @@
 import json
 import logging
 
-from bridge.transport.errors import BridgeError, Family, error_body, invalid_param
+from bridge.errors import BridgeError, Family, error_body, invalid_param
 from bridge.transport.guard import guarded
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bridge.transport.errors import Family
+from bridge.errors import Family
 from bridge.transport.fallback import family_for_path, unrouted
 from bridge.transport.routes import allowed_methods
 

@@ -7,7 +7,7 @@ import pytest
 from dify_plugin.core.server.__base.response_writer import ResponseWriter
 from werkzeug import Response
 
-from bridge.transport.errors import BridgeError
+from bridge.errors import BridgeError
 from bridge.transport.lines import (
     MARGIN,
     MAX_CHUNK,

@@ -9,7 +9,7 @@ from bridge.protocols.moderation import (
     verdict_from_answer,
     verdict_from_outputs,
 )
-from bridge.protocols.singleflight import SingleFlight
+from bridge.singleflight import SingleFlight
 
 
 def test_keywords_match_case_insensitively_as_substrings():

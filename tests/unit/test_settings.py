@@ -5,7 +5,7 @@ import pytest
 
 from bridge.config import settings as settings_module
 from bridge.config.settings import coerce_bool, parse_settings
-from bridge.transport.errors import BridgeError
+from bridge.errors import BridgeError
 
 BASE = {"api_key": "k", "app": {"app_id": "a1", "inputs": {}, "files": []}}
 

@@ -2,7 +2,15 @@ import time
 
 import pytest
 
-from bridge.transport.sse import PING, comment_frame, data_frame, event_frame, with_keepalive
+from bridge.transport.sse import (
+    PING,
+    comment_frame,
+    data_frame,
+    dify_frame,
+    event_frame,
+    orjson_float,
+    with_keepalive,
+)
 
 
 def test_frames():
@@ -11,6 +19,41 @@ def test_frames():
     )
     assert event_frame("ping") == PING == b"event: ping\n\n"
     assert comment_frame("keepalive") == b": keepalive\n\n"
+
+
+# what orjson 3.11.6 (Dify 1.15's lock) writes, next to what json.dumps writes
+ORJSON_FLOATS = [
+    (1.2345678e-05, "0.000012345678"),  # json: 1.2345678e-05
+    (1e-05, "0.00001"),
+    (-1.2e-05, "-0.000012"),
+    (9.99e-06, "9.99e-6"),
+    (1e-07, "1e-7"),
+    (1.234e-100, "1.234e-100"),
+    (5e-324, "5e-324"),
+    (1e16, "1e16"),  # json: 1e+16
+    (1.5e16, "1.5e16"),
+    (2.0**70, "1.1805916207174113e21"),
+    (1e15, "1000000000000000.0"),  # below the exponents: the same as json
+    (0.0001, "0.0001"),
+    (0.42, "0.42"),
+    (-0.0, "-0.0"),
+]
+
+
+@pytest.mark.parametrize(("value", "text"), ORJSON_FLOATS)
+def test_floats_as_orjson_writes_them(value, text):
+    assert orjson_float(value) == text
+    assert dify_frame({"x": [value]}) == f'data: {{"x":[{text}]}}\n\n'.encode()
+
+
+def test_dify_frames_are_data_frames_but_for_exponent_floats():
+    event = {"event": "node_finished", "data": {"elapsed_time": 1.5e-05, "n": 3, "t": 0.25}}
+    assert (
+        dify_frame(event)
+        == b'data: {"event":"node_finished","data":{"elapsed_time":0.000015,"n":3,"t":0.25}}\n\n'
+    )
+    for plain in ({"text": "re-enter 1e-05 e+1", "x": 1.5}, {"event": "message", "answer": "é"}):
+        assert dify_frame(plain) == data_frame(plain)  # strings are never touched
 
 
 def slow(items, pause):

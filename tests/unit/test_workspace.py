@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from devkit.workspace import App, InvocationFailed, Script, Storage, Workspace
+from devkit.workspace import REASONING_NODE, App, InvocationFailed, Script, Storage, Workspace
 
 
 def run(ws, **request):
@@ -257,7 +257,7 @@ def test_reasoning_chunks_then_answer(mode):
     first_text = next(i for i, e in enumerate(events) if e["event"] in ("message", "text_chunk"))
     assert events.index(chunks_[-1]) < first_text
     if mode == "advanced-chat":
-        assert events[-1]["metadata"]["reasoning"] == "think more"
+        assert events[-1]["metadata"]["reasoning"] == {REASONING_NODE: "think more"}
 
 
 @pytest.mark.parametrize("mode", ["advanced-chat", "workflow"])

@@ -10,10 +10,10 @@ from typing import Any
 
 from werkzeug import Request, Response
 
+from bridge.call import Call
 from bridge.config.settings import parse_settings
-from bridge.transport.call import Call
+from bridge.errors import Family
 from bridge.transport.cors import cors_headers, preflight
-from bridge.transport.errors import Family
 from bridge.transport.fallback import unrouted_response
 from bridge.transport.guard import guarded
 from bridge.transport.lines import bounded
