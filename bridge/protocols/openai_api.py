@@ -218,6 +218,7 @@ class _Completion:
         self.conversations = call.conversations
         self.model = call.settings.model_name
         self.continued = False  # found from the history: its record is replaced afterwards
+        self.owner_write: Overlapped | None = None  # a new conversation's owner record
         self.conversation_id = self._find_conversation()
         self.started = int(time.time())
 
@@ -254,7 +255,7 @@ class _Completion:
 
     def _events(self, conversation_id: str) -> Iterator[dict[str, Any]]:
         remembered = bool(conversation_id)
-        recording: Overlapped | None = None
+        completed = False
         try:
             for event in self.call.gateway.events(self._run_request(conversation_id)):
                 if event.get("event") == "error":
@@ -265,19 +266,25 @@ class _Completion:
                     self.conversation_id = str(event["conversation_id"])  # the header needs it
                 yield event  # before the storage write, so it never delays the first chunk
                 if new:  # the owner record is written while the app goes on generating
-                    recording = Overlapped(
+                    self.owner_write = Overlapped(
                         functools.partial(
                             self.conversations.remember, self.conversation_id, self.chat.user
                         )
                     )
+            completed = True
         finally:
-            if recording is not None:
-                try:
-                    recording.result()
-                except Exception as exc:  # noqa: BLE001 - the answer stands; the id then 404s
-                    logger.warning(
-                        "could not record conversation owner: %s", describe_exception(exc)
-                    )
+            if not completed:  # a run that ended otherwise has no transcript to write beside it
+                self._settle_owner()
+
+    def _settle_owner(self) -> None:
+        """Wait for the owner record (once): no storage call outlives the request."""
+        recording, self.owner_write = self.owner_write, None
+        if recording is None:
+            return
+        try:
+            recording.result()
+        except Exception as exc:  # noqa: BLE001 - the answer stands; the id then 404s
+            logger.warning("could not record conversation owner: %s", describe_exception(exc))
 
     def _answer_digest(self, kind: AppKind | None) -> AnswerDigest | None:
         """Where a chat app's answer is digested as it goes (only chat apps continue)."""
@@ -286,19 +293,23 @@ class _Completion:
         return self.transcripts.answer_digest(self.chat.turns, self.chat.user)
 
     def _finish(self, answer: AnswerDigest | None) -> None:
-        """Remember the answered transcript so the next turn continues this conversation."""
-        if answer is None or not self.conversation_id:
-            return
+        """Remember the answered transcript so the next turn continues this conversation.
+
+        A first turn's owner record may still be on its way: the transcript state (another
+        bucket) is written beside it, and both are settled before the answer ends."""
         try:
-            self.transcripts.remember_answer(
-                self.chat.turns,
-                answer,
-                self.chat.user,
-                self.conversation_id,
-                replaces=self.chat.history if self.continued else None,
-            )
+            if answer is not None and self.conversation_id:
+                self.transcripts.remember_answer(
+                    self.chat.turns,
+                    answer,
+                    self.chat.user,
+                    self.conversation_id,
+                    replaces=self.chat.history if self.continued else None,
+                )
         except Exception as exc:  # noqa: BLE001 - continuity is best effort; the answer stands
             logger.warning("could not remember transcript: %s", describe_exception(exc))
+        finally:
+            self._settle_owner()
 
     def _headers(self) -> dict[str, str]:
         return {CONVERSATION_HEADER: self.conversation_id} if self.conversation_id else {}
@@ -306,6 +317,12 @@ class _Completion:
     # -- non-streaming ---------------------------------------------------------------------
 
     def blocking(self) -> Response:
+        try:
+            return self._blocking()
+        finally:
+            self._settle_owner()  # already done by _finish, unless the answer failed first
+
+    def _blocking(self) -> Response:
         aggregator = Aggregator()
         for event in self.events():
             aggregator.feed(event)
@@ -376,6 +393,12 @@ class _Completion:
         })  # fmt: skip
 
     def _chunks(self) -> Iterator[bytes]:
+        try:
+            yield from self._frames_of_events()
+        finally:
+            self._settle_owner()  # already done by _finish, unless the stream ended first
+
+    def _frames_of_events(self) -> Iterator[bytes]:
         """One frame per app event that carries text; nothing for progress-only events."""
         chunk_id, created = "", self.started
         state = _StreamState()
