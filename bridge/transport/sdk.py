@@ -79,6 +79,24 @@ def sdk_version() -> str:
         return ""
 
 
+def _verified_modules(version: str | None, *names: str) -> list[Any] | None:
+    """The named SDK modules — or None unless the SDK is the verified version and has them."""
+    if (version or sdk_version()) != VERIFIED_SDK:
+        return None
+    try:
+        return [importlib.import_module(name) for name in names]
+    except ImportError:
+        return None
+
+
+def _source(function: Any) -> str:
+    """A function's source ("" when it has none)."""
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        return ""
+
+
 def install() -> dict[str, bool]:
     """Install every seam whose preconditions hold; which ones are active, by name."""
     if not _installed:
@@ -171,19 +189,14 @@ def cached_type_adapter(type_: Any, *args: Any, **kwargs: Any) -> TypeAdapter[An
 
 
 def _install_type_adapter(version: str | None = None) -> bool:
-    if (version or sdk_version()) != VERIFIED_SDK:
+    modules = _verified_modules(version, *LINE_READER_MODULES)
+    if modules is None or any(
+        getattr(module, "TypeAdapter", None) not in (TypeAdapter, cached_type_adapter)
+        for module in modules
+    ):
         return False
-    modules = []
-    for name in LINE_READER_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            return False
-        if getattr(module, "TypeAdapter", None) not in (TypeAdapter, cached_type_adapter):
-            return False
-        modules.append(module)
     for module in modules:
-        module.TypeAdapter = cached_type_adapter  # type: ignore[attr-defined]
+        module.TypeAdapter = cached_type_adapter
     return True
 
 
@@ -232,21 +245,14 @@ def cooperative_read(self: Any) -> bytes:
 
 
 def _install_stdin_reader(version: str | None = None) -> bool:
-    if (version or sdk_version()) != VERIFIED_SDK:
+    modules = _verified_modules(version, STDIO_READER_MODULE)
+    if modules is None:
         return False
-    try:
-        module = importlib.import_module(STDIO_READER_MODULE)
-    except ImportError:
-        return False
-    reader = getattr(module, "StdioRequestReader", None)
+    reader = getattr(modules[0], "StdioRequestReader", None)
     read = getattr(reader, "_read_async", None)
     if read is cooperative_read:
         return True
-    try:
-        source = inspect.getsource(read)  # type: ignore[arg-type]
-    except (OSError, TypeError):
-        return False
-    if STDIO_READ_CALL not in source:
+    if STDIO_READ_CALL not in _source(read):
         return False
     reader._read_async = cooperative_read  # type: ignore[union-attr]
     return True
@@ -291,22 +297,15 @@ def message_json(event: Any, session_id: Any, data: Any) -> str:
 
 
 def _install_one_write(version: str | None = None) -> bool:
-    if (version or sdk_version()) != VERIFIED_SDK:
+    modules = _verified_modules(version, WRITER_MODULE, STDIO_WRITER_MODULE)
+    if modules is None:
         return False
-    try:
-        base = importlib.import_module(WRITER_MODULE)
-        stdio = importlib.import_module(STDIO_WRITER_MODULE)
-    except ImportError:
-        return False
+    base, stdio = modules
     writer = getattr(stdio, "StdioResponseWriter", None)
     put = getattr(writer, "put", None)
     if put is one_write_put:
         return True
-    try:
-        source = inspect.getsource(put)  # type: ignore[arg-type]
-    except (OSError, TypeError):
-        return False
-    if put is not getattr(base.ResponseWriter, "put", None) or SEPARATE_WRITES not in source:
+    if put is not getattr(base.ResponseWriter, "put", None) or SEPARATE_WRITES not in _source(put):
         return False
     _bound["StreamOutputMessage"] = base.StreamOutputMessage
     _bound["Event"] = base.Event
@@ -336,11 +335,8 @@ VERIFIED_SOURCES = {
 
 def source_digest(function: Any) -> str:
     """The SHA-256 of a function's dedented source ("" when it has none)."""
-    try:
-        source = textwrap.dedent(inspect.getsource(function))
-    except (OSError, TypeError):
-        return ""
-    return hashlib.sha256(source.encode()).hexdigest()
+    source = _source(function)
+    return hashlib.sha256(textwrap.dedent(source).encode()).hexdigest() if source else ""
 
 
 def _register_invocations(self: Any) -> None:
@@ -382,12 +378,10 @@ def _install_lazy_invocations(version: str | None = None) -> bool:
     (~17 µs); a request uses one or two. Each helper only keeps the session, so building it on
     first use (``functools.cached_property``: once per session, then a plain attribute) is
     the same object graph, later."""
-    if (version or sdk_version()) != VERIFIED_SDK:
+    modules = _verified_modules(version, RUNTIME_MODULE)
+    if modules is None:
         return False
-    try:
-        runtime = importlib.import_module(RUNTIME_MODULE)
-    except ImportError:
-        return False
+    runtime = modules[0]
     session = getattr(runtime, "Session", None)
     register = getattr(session, "_register_invocations", None)
     if register is _register_invocations:
