@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+from reply_targets import assert_reply_target
 from signers import sign
 
 from bridge.protocols import continuation
@@ -159,40 +160,11 @@ def test_ack_first_then_one_run_then_the_reply(plugin, fakes, platform):
     plugin.workspace.release.set()
     (call,) = fakes.wait_for(platform, 1, timeout=20)
     assert "The answer to: what is up" in call.text
-    assert_target_and_credential(platform, call)
+    assert_reply_target(platform, call, TOKENS)
     assert len(plugin.workspace.invocations) == 1  # exactly once
     (run,) = plugin.workspace.invocations
     assert run.query == "what is up"
     assert plugin.dropped == []  # the run lived in a live session
-
-
-def assert_target_and_credential(platform, call):
-    auth = call.headers.get("authorization", "")
-    if platform == "slack":
-        assert call.path == "/chat.postMessage" and auth == f"Bearer {TOKENS['slack']}"
-        assert call.json["channel"] == "D0DEMO"
-    elif platform == "discord":
-        assert call.method == "PATCH" and call.path.endswith("/messages/@original")
-        assert "/webhooks/1100000000000000001/demo-interaction-token." in call.path
-    elif platform == "telegram":
-        assert call.path == f"/bot{TOKENS['telegram']}/sendMessage"
-        assert call.json["chat_id"] == 4242
-    elif platform == "line":
-        assert call.path == "/v2/bot/message/reply" and auth == f"Bearer {TOKENS['line']}"
-    elif platform == "whatsapp":
-        assert call.path.endswith("/100000000000001/messages")
-        assert auth == f"Bearer {TOKENS['whatsapp']}" and call.json["to"] == "15551234567"
-    elif platform == "github":
-        assert call.path == "/repos/demo/app-bridge/issues/1/comments"
-        assert TOKENS["github"] in auth
-    elif platform == "gitlab":
-        assert call.path == "/projects/1/issues/1/notes"
-        assert call.headers.get("private-token") == TOKENS["gitlab"] or TOKENS["gitlab"] in auth
-    else:
-        assert call.path == "/results" and call.headers.get("webhook-signature", "").startswith(
-            "v1,"
-        )
-        assert call.json["status"] == "succeeded"
 
 
 @pytest.mark.parametrize("platform", ["slack", "github"])

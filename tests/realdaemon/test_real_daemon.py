@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import yaml
+from reply_targets import assert_reply_target
 from signers import API_KEY as KEY_OF_HOOKS
 from signers import SCHEMES, sign
 from signers import settings as scheme_settings
@@ -670,33 +671,6 @@ def ack_shape(platform: str, response: httpx.Response) -> bool:
     return response.status_code == 202 and body["status"] == "accepted" and bool(body["id"])
 
 
-def assert_reply_target(platform: str, call: Any) -> None:
-    auth = call.headers.get("authorization", "")
-    if platform == "slack":
-        assert call.path == "/chat.postMessage" and auth == f"Bearer {TOKENS['slack']}"
-        assert call.json["channel"] == "D0DEMO"
-    elif platform == "discord":  # the interaction's token is the credential
-        assert call.method == "PATCH" and call.path.endswith("/messages/@original")
-        assert "/webhooks/1100000000000000001/demo-interaction-token." in call.path
-    elif platform == "telegram":
-        assert call.path == f"/bot{TOKENS['telegram']}/sendMessage"
-        assert call.json["chat_id"] == 4242
-    elif platform == "line":
-        assert call.path == "/v2/bot/message/reply" and auth == f"Bearer {TOKENS['line']}"
-    elif platform == "whatsapp":
-        assert call.path.endswith("/100000000000001/messages")
-        assert auth == f"Bearer {TOKENS['whatsapp']}" and call.json["to"] == "15551234567"
-    elif platform == "github":
-        assert call.path == "/repos/demo/app-bridge/issues/1/comments"
-        assert auth.split()[-1] == TOKENS["github"]
-    elif platform == "gitlab":
-        assert call.path == "/projects/1/issues/1/notes"
-        assert call.headers.get("private-token") == TOKENS["gitlab"]
-    else:
-        assert call.path == "/results" and call.json["status"] == "succeeded"
-        assert call.headers.get("webhook-signature", "").startswith("v1,")
-
-
 @pytest.fixture
 def two_way(daemon: Daemon) -> Iterator[Daemon]:
     daemon.fakes.reset()
@@ -735,7 +709,7 @@ def test_two_way_acks_at_once_then_replies_once(two_way: Daemon, platform: str) 
     )  # fmt: skip
     (call,) = daemon.fakes.wait_for(platform, 1, timeout=30)
     assert f"The answer to: {text}" in call.text
-    assert_reply_target(platform, call)
+    assert_reply_target(platform, call, TOKENS)
     assert daemon.bridge.fakes is not None
     (emulated_call,) = daemon.bridge.fakes.wait_for(platform, 1, timeout=30)
     assert (call.path, masked(call.json)) == (emulated_call.path, masked(emulated_call.json))
