@@ -330,26 +330,23 @@ class Workspace:
         :attr:`emitted`; :meth:`run_app_raw` yields them as Dify sends them (recorded in
         :attr:`sent`: Dify's key order, what Dify's own Service API would write).
         """
-        emitted: list[dict[str, Any]] | None = None
-        for chunk in self.run_app_raw(request, user_id=user_id):
-            delivered = go_reencode(chunk)
-            if emitted is None:
-                emitted = []
-                with self._lock:
-                    self.emitted.append(emitted)
-            emitted.append(delivered)
-            yield delivered
+        raw = self.run_app_raw(request, user_id=user_id)
+        return self._recorded((go_reencode(chunk) for chunk in raw), self.emitted)
 
     def run_app_raw(self, request: Mapping[str, Any], *, user_id: str = "") -> Iterator[dict]:
         """The app's dicts as Dify's inner API sends them (before the daemon's hop), recorded
         in :attr:`sent` (one list per invocation that yielded anything)."""
-        sent: list[dict[str, Any]] | None = None
-        for chunk in self._run_app_raw(request, user_id=user_id):
-            if sent is None:
-                sent = []
+        return self._recorded(self._run_app_raw(request, user_id=user_id), self.sent)
+
+    def _recorded(self, chunks: Iterator[dict], log: list[list[dict[str, Any]]]) -> Iterator[dict]:
+        """``chunks``, each also kept in a list of its own in ``log`` from the first one on."""
+        kept: list[dict[str, Any]] | None = None
+        for chunk in chunks:
+            if kept is None:
+                kept = []
                 with self._lock:
-                    self.sent.append(sent)
-            sent.append(chunk)
+                    log.append(kept)
+            kept.append(chunk)
             yield chunk
 
     def _run_app_raw(self, request: Mapping[str, Any], *, user_id: str = "") -> Iterator[dict]:
