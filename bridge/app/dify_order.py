@@ -455,21 +455,8 @@ def orderer(kind: AppKind) -> Callable[[Mapping[str, Any]], Mapping[str, Any]]:
     table = _TABLE[kind]
 
     def order(event: Mapping[str, Any]) -> Mapping[str, Any]:
-        spec = table.get(event.get("event"))  # type: ignore[arg-type]
-        if spec is None:
-            spec = event_order(event, kind)
-            if spec is None:
-                return event
-        out = {key: event[key] for key in spec.keys if key in event}
-        if len(out) != len(event):
-            for key, value in event.items():
-                if key not in out:
-                    out[key] = value
-        if spec.nested:
-            for key, inner in spec.nested:
-                if key in out:
-                    out[key] = _nested(out[key], inner)  # an existing key keeps its place
-        return out
+        spec = table.get(event.get("event")) or event_order(event, kind)  # type: ignore[arg-type]
+        return event if spec is None else reorder(event, spec)
 
     return order
 
