@@ -10,10 +10,9 @@ usable and a list of :class:`Problem` for what the admin has to fix. Routes call
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -227,8 +226,6 @@ class _Collector:
 
 PARSED_SETTINGS_KEPT = 64  # distinct settings remembered (endpoints of this process)
 _PLAIN = frozenset({str, int, float, bool, type(None), dict, list})  # what JSON decodes to
-_parsed: OrderedDict[str, Settings] = OrderedDict()
-_parsed_lock = threading.Lock()
 
 
 def parse_settings(raw: Mapping | None) -> Settings:
@@ -239,19 +236,12 @@ def parse_settings(raw: Mapping | None) -> Settings:
     :data:`PARSED_SETTINGS_KEPT` forgotten first) — :class:`Settings` is immutable, so every
     request of the endpoint shares one. Anything else is parsed every time."""
     key = _settings_key(raw)
-    if key is None:
-        return _parse(raw)
-    with _parsed_lock:
-        found = _parsed.get(key)
-        if found is not None:
-            _parsed.move_to_end(key)
-            return found
-    parsed = _parse(raw)
-    with _parsed_lock:
-        _parsed[key] = parsed
-        while len(_parsed) > PARSED_SETTINGS_KEPT:
-            _parsed.popitem(last=False)
-    return parsed
+    return _parse(raw) if key is None else _parsed(key)
+
+
+@functools.lru_cache(maxsize=PARSED_SETTINGS_KEPT)
+def _parsed(text: str) -> Settings:
+    return _parse(json.loads(text))  # plain JSON values: the same mapping again
 
 
 def _settings_key(raw: object) -> str | None:
