@@ -2,21 +2,30 @@
 
 Endpoints build a :class:`Call` from the werkzeug request, the settings mapping and the SDK
 session; protocol modules only ever see the :class:`Call`.
+
+What a route may not need — the body, its media type, the query arguments, the app gateway and
+the storage records — is taken from the request or the session on first use, once: a
+``GET /v1/models`` parses no query string and builds no storage helper (issue #14).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from werkzeug import Request
+from werkzeug.datastructures import ImmutableMultiDict
 
 from bridge.app.gateway import AppGateway
 from bridge.config.auth import HeaderMap, authenticate
 from bridge.config.settings import Settings, parse_settings
 from bridge.storage.conversations import Conversations
 from bridge.storage.records import Records
+
+
+_NO_ARGS: ImmutableMultiDict[str, str] = ImmutableMultiDict()
 
 
 @dataclass(frozen=True)
@@ -27,11 +36,8 @@ class Call:
     method: str
     path: str
     headers: HeaderMap
-    args: Mapping[str, str]
-    body: bytes
-    mimetype: str
-    gateway: AppGateway
-    records: Records
+    _request: Request = field(repr=False)
+    _session: Any = field(repr=False)
 
     @classmethod
     def from_request(cls, request: Request, settings: Mapping, session: Any) -> Call:
@@ -42,12 +48,31 @@ class Call:
             method=request.method,
             path=request.path,
             headers=request.headers,
-            args=request.args,
-            body=request.get_data(),
-            mimetype=request.mimetype,
-            gateway=AppGateway(session.app, scope=session.endpoint_id or ""),
-            records=Records(session.storage, session.endpoint_id),
+            _request=request,
+            _session=session,
         )
+
+    # cached_property writes the instance's __dict__ directly, which a frozen dataclass allows
+    @functools.cached_property
+    def body(self) -> bytes:
+        return self._request.get_data()
+
+    @functools.cached_property
+    def mimetype(self) -> str:
+        return self._request.mimetype
+
+    @functools.cached_property
+    def args(self) -> Mapping[str, str]:
+        # most requests carry no query string: nothing to parse
+        return self._request.args if self._request.query_string else _NO_ARGS
+
+    @functools.cached_property
+    def gateway(self) -> AppGateway:
+        return AppGateway(self._session.app, scope=self.endpoint_id)
+
+    @functools.cached_property
+    def records(self) -> Records:
+        return Records(self._session.storage, self._session.endpoint_id)
 
     def authenticate(self) -> None:
         authenticate(self.settings, self.headers)
