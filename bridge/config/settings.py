@@ -251,8 +251,8 @@ def _settings_key(raw: object) -> str | None:
         type(name) is not str or type(value) not in _PLAIN for name, value in raw.items()
     ):
         return None
-    try:
-        return json.dumps(raw, separators=(",", ":"))
+    try:  # json.dumps's own defaults use its cached C encoder: ~4 µs, against ~9 with separators
+        return json.dumps(raw)
     except (TypeError, ValueError, RecursionError):
         return None
 
