@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from bridge.errors import BridgeError
 from bridge.transport.body import check_text, check_value
 from bridge.transport.lines import app_request, check_invocation
+from bridge.transport.responses import dumps
 
 CHAT_MODES = frozenset({"chat", "agent-chat", "advanced-chat"})
 PARAMETERS_TTL = 60.0
@@ -242,21 +243,30 @@ class RunRequest:
     user: str = ""
 
 
+@dataclass(frozen=True)
+class _Parameters:
+    deadline: float
+    value: dict[str, Any]
+    body: bytes  # ``value`` as Dify's JSON, encoded once per fill: GET /v1/parameters sends it
+
+
 @dataclass
 class _ParametersCache:
     ttl: float = PARAMETERS_TTL
-    entries: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    entries: dict[str, _Parameters] = field(default_factory=dict)
 
-    def get(self, app_id: str) -> dict[str, Any] | None:
-        hit = self.entries.get(app_id)
-        if hit is None or hit[0] <= time.monotonic():
+    def get(self, key: str) -> _Parameters | None:
+        hit = self.entries.get(key)
+        if hit is None or hit.deadline <= time.monotonic():
             return None
-        return hit[1]
+        return hit
 
-    def put(self, app_id: str, parameters: dict[str, Any]) -> None:
+    def put(self, key: str, parameters: dict[str, Any]) -> _Parameters:
         if len(self.entries) > 1000:
             self.entries.clear()
-        self.entries[app_id] = (time.monotonic() + self.ttl, parameters)
+        entry = _Parameters(time.monotonic() + self.ttl, parameters, dumps(parameters).encode())
+        self.entries[key] = entry
+        return entry
 
 
 PARAMETERS = _ParametersCache()
@@ -331,15 +341,22 @@ class AppGateway:
 
     def parameters(self, app_id: str) -> dict[str, Any]:
         """``fetch_app``: the app's ``GET /parameters`` object, cached for a minute."""
-        cached = PARAMETERS.get(self._key(app_id))
+        return self._parameters(app_id).value
+
+    def parameters_body(self, app_id: str) -> bytes:
+        """:meth:`parameters` as the JSON body Dify sends for it (encoded once per fill)."""
+        return self._parameters(app_id).body
+
+    def _parameters(self, app_id: str) -> _Parameters:
+        key = self._key(app_id)
+        cached = PARAMETERS.get(key)
         if cached is not None:
             return cached
         try:
             parameters = dict(self._app.fetch_app(app_id))
         except Exception as exc:  # noqa: BLE001 - the SDK raises bare Exception(text)
             raise translate_failure(exc) from None
-        PARAMETERS.put(self._key(app_id), parameters)
-        return parameters
+        return PARAMETERS.put(key, parameters)
 
 
 def input_variables(parameters: Mapping[str, Any]) -> list[dict[str, Any]]:

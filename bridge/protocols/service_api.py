@@ -38,7 +38,7 @@ from bridge.errors import BridgeError, describe_exception, internal_error, inval
 from bridge.storage.conversations import storage_full
 from bridge.storage.overlap import Overlapped
 from bridge.transport.body import json_object
-from bridge.transport.responses import body_response, dumps, json_response, stream_response
+from bridge.transport.responses import body_response, dumps, stream_response
 from bridge.transport.sse import PING, dify_frame, with_keepalive
 
 logger = logging.getLogger(__name__)
@@ -281,4 +281,5 @@ def workflows_run(call: Call) -> Response:
 def parameters(call: Call) -> Response:
     call.authenticate()
     call.settings.require("app")
-    return json_response(call.gateway.parameters(call.settings.app_id))
+    body = call.gateway.parameters_body(call.settings.app_id)
+    return body_response(body, content_type="application/json")
