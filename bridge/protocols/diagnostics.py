@@ -541,53 +541,61 @@ def page(call: Call) -> Response:
         notice = two_way_notice(call.settings, FALLBACKS.last(call.endpoint_id))
         if notice is not None:
             notices.append(notice)
+    parameters_body = b""
     if authenticated and app_id:
         try:
             parameters = call.gateway.parameters(app_id)
+            parameters_body = call.gateway.parameters_body(app_id)
         except Exception:  # noqa: BLE001 - any failure: the page still renders
             notices.append(
                 "Dify could not return the selected app's input form: check that the app "
                 "still exists and is published."
             )
     base = endpoint_base_url(call.headers, "/")
-    raw_settings = dict(call.raw_settings)
-    key = _page_key(base, authenticated, mode, parameters, notices, raw_settings)
+    key = _page_key(
+        call.raw_settings,
+        base=base,
+        authenticated=authenticated,
+        mode=mode,
+        parameters_body=parameters_body,
+        notices=notices,
+    )
     html = PAGES.get(key) if key is not None else None
     if html is None:
         model = page_model(
             base=base,
             settings=call.settings,
-            raw_settings=raw_settings,
+            raw_settings=call.raw_settings,
             authenticated=authenticated,
             mode=mode,
             parameters=parameters,
             notices=notices,
         )
-        html = render(model)
+        html = render(model).encode()
         if key is not None:
             PAGES.put(key, html)
     return html_response(html)
 
 
 class _Pages:
-    """The last pages rendered, by everything a page is made of (it is a pure function of
-    the base URL, whether the caller is keyed, the app's mode and input form, the notices
-    and the settings — which :func:`page_model` parses from the raw ones): a page reloaded
-    or polled is not built again."""
+    """The last pages rendered (UTF-8), by everything a page is made of (it is a pure function
+    of the settings — which :func:`page_model` parses from the raw ones —, the base URL,
+    whether the caller is keyed, the app's mode and input form, and the notices): a page
+    reloaded or polled is not built again."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self._lock = threading.Lock()
-        self._pages: OrderedDict[str, str] = OrderedDict()
+        self._pages: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: tuple[object, ...]) -> bytes | None:
         with self._lock:
             html = self._pages.get(key)
             if html is not None:
                 self._pages.move_to_end(key)
             return html
 
-    def put(self, key: str, html: str) -> None:
+    def put(self, key: tuple[object, ...], html: bytes) -> None:
         with self._lock:
             self._pages[key] = html
             while len(self._pages) > self._capacity:
@@ -597,8 +605,19 @@ class _Pages:
 PAGES = _Pages(capacity=16)
 
 
-def _page_key(*parts: object) -> str | None:
+def _page_key(
+    raw_settings: Mapping[str, Any],
+    *,
+    base: str | None,
+    authenticated: bool,
+    mode: str | None,
+    parameters_body: bytes,
+    notices: list[str],
+) -> tuple[object, ...] | None:
+    """The input form enters as the JSON the gateway encoded once; the settings as JSON text
+    (``json.dumps``'s own defaults: its C encoder)."""
     try:
-        return json.dumps(parts, separators=(",", ":"))
+        settings = json.dumps(raw_settings)
     except (TypeError, ValueError, RecursionError):  # not plain JSON: built every time
         return None
+    return (settings, base, authenticated, mode, parameters_body, tuple(notices))

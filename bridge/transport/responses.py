@@ -76,9 +76,10 @@ def json_response(
     )
 
 
-def html_response(text: str, *, status: int = 200) -> Response:
+def html_response(text: str | bytes, *, status: int = 200) -> Response:
+    """An HTML page (``bytes``: already UTF-8)."""
     return body_response(
-        text.encode(),
+        text if isinstance(text, bytes) else text.encode(),
         status=status,
         content_type="text/html; charset=utf-8",
         headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
