@@ -9,6 +9,8 @@ a protocol module -> app gateway -> events -> response writer (and, for deferred
 - ``errors``       ``BridgeError`` and the error envelope of each route family (imports nothing
                    of the bridge, so every layer may raise it)
 - ``singleflight`` one run for concurrent identical requests (extension, idempotency)
+- ``background``   work beside the request (a stream's pump, an overlapped write, a held
+                   self-call), started one way: a greenlet under the SDK's gevent
 
 Between them the core is grouped by layer; each subpackage's ``__init__`` lists its modules,
 one job each:

@@ -44,6 +44,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from bridge import background
+
 logger = logging.getLogger(__name__)
 
 ROUTE = "/_continue"
@@ -272,7 +274,7 @@ def open_self_call(
 ) -> SelfCall:
     """Start the held request in a background task (a greenlet: the SDK patches threads)."""
     call = SelfCall(url, body, dict(headers), on_end, threading.Event(), threading.Event())
-    threading.Thread(target=_hold, args=(call,), name="continuation", daemon=True).start()
+    background.start(lambda: _hold(call), "continuation")
     return call
 
 

@@ -9,8 +9,9 @@ call outlives the request's session (the daemon answers no backwards call after 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
+
+from bridge import background
 
 JOIN_TIMEOUT = 30.0  # a storage call answers in milliseconds; the SDK gives up far later
 
@@ -19,8 +20,7 @@ class Overlapped:
     def __init__(self, call: Callable[[], object]) -> None:
         self._call = call
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="app-bridge-storage", daemon=True)
-        self._thread.start()
+        self._task = background.start(self._run, "app-bridge-storage")
 
     def _run(self) -> None:
         try:
@@ -30,8 +30,7 @@ class Overlapped:
 
     def result(self) -> None:
         """Wait for the call; raise what it raised (TimeoutError if it never returned)."""
-        self._thread.join(JOIN_TIMEOUT)
-        if self._thread.is_alive():
+        if not self._task.join(JOIN_TIMEOUT):
             raise TimeoutError("storage call did not return")
         if self._error is not None:
             raise self._error

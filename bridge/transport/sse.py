@@ -2,9 +2,9 @@
 
 Frames are bytes, one per event, so each can be yielded as its own chunk and relayed by
 the daemon the moment it is produced. :func:`with_keepalive` interleaves a keep-alive
-frame whenever the source is silent for ``interval`` seconds; the source is drained on a
-helper thread (a greenlet under the SDK's gevent patching), so waiting never blocks other
-requests.
+frame whenever the source is silent for ``interval`` seconds; the source is drained by
+a helper started with :mod:`bridge.background` (a greenlet under the SDK's gevent patching),
+so waiting never blocks other requests.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import re
 import secrets
 import threading
 from collections.abc import Generator, Iterable
+
+from bridge import background
 
 
 def data_frame(obj: object) -> bytes:
@@ -132,7 +134,7 @@ def with_keepalive[T](
             raise
         items.put(_End())
 
-    threading.Thread(target=pump, name="sse-pump", daemon=True).start()
+    background.start(pump, "sse-pump")
     try:
         while True:
             try:
