@@ -24,7 +24,6 @@ from bridge.config.settings import Settings, parse_settings
 from bridge.storage.conversations import Conversations
 from bridge.storage.records import Records
 
-
 _NO_ARGS: ImmutableMultiDict[str, str] = ImmutableMultiDict()
 
 
