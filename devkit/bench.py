@@ -9,8 +9,9 @@ same kind), and the plugin process's CPU per request. There are two null plugins
 the bare SDK, and the same probe with App Bridge's SDK seams installed (``bridge.transport.sdk``:
 ``APP_BRIDGE_PROBE_SEAMS=1``), so each route has a ratio to each — the second compares like
 with like. Each route's requests alternate with both baselines', so all see the same machine
-load. Then: keyword moderation, per-chunk translation (in-process) and streaming time to
-first byte.
+load. Then: keyword moderation, per-chunk translation (in-process), streaming time to
+first byte, and what a request adds to an app that takes time (where writes beside the run
+can overlap it, as they cannot with the instant apps of the first table).
 
 The emulator side of this process stays unpatched, OS threads as the daemon's goroutines are
 real threads: ``dify_plugin`` (which applies gevent's monkey patching on import) is imported
@@ -398,6 +399,64 @@ def time_to_first_byte(n: int, first_delay: float = 0.2) -> list[tuple[str, floa
     return out
 
 
+def added_latency(n: int, delay: float = 0.005) -> list[tuple[str, float, float]]:
+    """What a request adds to an app that takes time (its events ``delay`` apart): each case's
+    p50 minus the seamed probe's (one invoke of the same app, streamed back), alternating.
+
+    Against :func:`run_routes`' instant apps nothing a request writes beside the run can
+    overlap it; here a new conversation's owner record is written while the app generates,
+    and what is left is what the request does before the app starts or after it ends."""
+    _emulator_unpatched()
+    ws = Workspace([App("bench-chat", "chat", "Bench", script=Script(delay=delay))])
+    chat = {"query": "hello", "inputs": {}, "user": "bench"}
+    key = "bench-key"
+
+    def first_turn(i: int) -> bytes:  # one word, as "hello": the same answer, as many events
+        messages = [{"role": "user", "content": f"hello-{uuid.uuid4()}"}]
+        return _post("/v1/chat/completions", {"messages": messages}, key)
+
+    conversation: list[str] = []
+
+    def continued(i: int) -> bytes:
+        return _post("/v1/chat-messages", {**chat, "conversation_id": conversation[0]}, key)
+
+    cases: list[tuple[str, str, Callable[[int], bytes]]] = [
+        ("SDK + seams chat invoke, streamed (probe)", "seamed", lambda i: _post(
+            "/app", {"kind": "chat", "app_id": "bench-chat", "query": "hello", "inputs": {},
+                     "response_mode": "streaming"})),
+        ("POST /v1/chat-messages blocking, new conversation", "bridge",
+         lambda i: _post("/v1/chat-messages", chat, key)),
+        ("POST /v1/chat-messages streaming, new conversation", "bridge",
+         lambda i: _post("/v1/chat-messages", {**chat, "response_mode": "streaming"}, key)),
+        ("POST /v1/chat-messages blocking, continued", "bridge", continued),
+        ("POST /v1/chat/completions, first turn", "bridge", first_turn),
+    ]  # fmt: skip
+    samples: list[list[float]] = [[] for _ in cases]
+    with (
+        PluginProcess(ws, PROBE_ROOT, env=SEAMED_PROBE_ENV, daemon_cut=False) as seamed,
+        PluginProcess(ws, env=NO_GRACE_ENV, daemon_cut=False) as bridge,
+    ):
+        busy_endpoint(bridge.workspace)
+        procs = {"seamed": seamed, "bridge": bridge}
+        reply = bridge.request(_post("/v1/chat-messages", chat, key), SETTINGS)
+        conversation.append(json.loads(reply.body)["conversation_id"])
+        for i in range(n + 3):
+            for index, (name, which, make) in enumerate(cases):
+                raw = make(i)
+                start = time.perf_counter()
+                reply = procs[which].request(raw, {} if which == "seamed" else SETTINGS)
+                elapsed = (time.perf_counter() - start) * 1000
+                assert reply.status == 200, f"{name}: {reply.status} {reply.body[:200]!r}"
+                if i >= 3:
+                    samples[index].append(elapsed)
+    base = statistics.median(samples[0])
+    out = []
+    for (name, _which, _make), timed in zip(cases, samples, strict=True):
+        p50 = statistics.median(timed)
+        out.append((name, p50, p50 - base))
+    return out
+
+
 def per_chunk_translation(n: int, chunks: int = 200) -> tuple[float, float, float]:
     """OpenAI chunk translation cost: (service-api µs/chunk, openai µs/chunk, difference)."""
     from devkit.inprocess import InProcessPlugin  # noqa: PLC0415 - patches: child process only
@@ -493,6 +552,14 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|")
     for name, median, p90 in time_to_first_byte(max(20, args.n // 10)):
         print(f"| {name} | {median:.3f} | {p90:.3f} |")
+    print()
+    print("What a request adds to an app whose 7 events come 5 ms apart (process level,")
+    print("alternating; p50 minus the seamed probe's):")
+    print()
+    print("| case | p50 ms | added ms |")
+    print("|---|---|---|")
+    for name, p50, added in added_latency(max(30, args.n // 5)):
+        print(f"| {name} | {p50:.3f} | {added:+.3f} |")
     return 0
 
 
