@@ -5,7 +5,9 @@ session; protocol modules only ever see the :class:`Call`.
 
 What a route may not need — the body, its media type, the query arguments, the app gateway and
 the storage records — is taken from the request or the session on first use, once: a
-``GET /v1/models`` parses no query string and builds no storage helper (issue #14).
+``GET /v1/models`` parses no query string and builds no storage helper, and the gateway looks
+``session.app`` up only to run or fetch an app, so a route answered from memory (cached
+parameters, a known mode) never has the SDK build its app helpers (issue #14).
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ class Call:
 
     @functools.cached_property
     def gateway(self) -> AppGateway:
-        return AppGateway(self._session.app, scope=self.endpoint_id)
+        session = self._session
+        return AppGateway(lambda: session.app, scope=self.endpoint_id)
 
     @functools.cached_property
     def records(self) -> Records:

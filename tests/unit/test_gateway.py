@@ -1,6 +1,9 @@
 import pytest
+from werkzeug.test import EnvironBuilder
 
 from bridge.app.gateway import (
+    PARAMETERS,
+    AppGateway,
     AppKind,
     ModeMemory,
     Reason,
@@ -9,6 +12,7 @@ from bridge.app.gateway import (
     mode_of_first_event,
     translate_failure,
 )
+from bridge.call import Call
 from devkit.workspace import App, Invocation, Script, _Run, inner_api_error
 
 
@@ -140,3 +144,49 @@ def test_user_not_found_names_cause_and_fix():
     assert failure.reason is Reason.DIFY_USER_NOT_FOUND
     assert (failure.status, failure.code) == (502, "dify_user_not_found")
     assert "1.15" in failure.message and "upgrade Dify" in failure.message
+
+
+class FakeApp:
+    """``session.app``'s ``fetch_app``, counted."""
+
+    chat = None
+
+    def __init__(self):
+        self.fetches = 0
+
+    def fetch_app(self, app_id):
+        self.fetches += 1
+        return {"user_input_form": [], "opening_statement": app_id}
+
+
+def test_the_app_is_looked_up_only_when_a_fetch_or_run_needs_it():
+    app, lookups = FakeApp(), []
+
+    def provide():
+        lookups.append(1)
+        return app
+
+    gateway = AppGateway(provide, scope="ep-lazy")
+    assert gateway.mode("a1") is None
+    assert lookups == []  # a mode is memory: no app helper built
+    assert gateway.parameters("a1")["opening_statement"] == "a1"
+    assert gateway.parameters_body("a1") == b'{"user_input_form": [], "opening_statement": "a1"}'
+    assert (lookups, app.fetches) == ([1], 1)  # looked up once, fetched once
+
+    later = AppGateway(lambda: pytest.fail("a cached answer needs no app"), scope="ep-lazy")
+    assert later.parameters("a1")["opening_statement"] == "a1"
+
+
+class NoAppSession:
+    endpoint_id = "ep-call"
+
+    @property
+    def app(self):
+        raise AssertionError("session.app looked up for a request answered from memory")
+
+
+def test_a_call_hands_the_gateway_session_app_unlooked_up():
+    PARAMETERS.put("ep-call\x00a1", {"user_input_form": []})
+    request = EnvironBuilder(path="/v1/parameters").get_request()
+    call = Call.from_request(request, {"api_key": "k", "app": {"app_id": "a1"}}, NoAppSession())
+    assert call.gateway.parameters_body("a1") == b'{"user_input_form": []}'
