@@ -86,6 +86,14 @@ def _post(path: str, body: dict, key: str | None = None) -> bytes:
     return daemon_request_bytes("POST", path, headers=headers, body=json.dumps(body).encode())
 
 
+def _probe_invoke(kind: str, app_id: str, query: str = "hello") -> bytes:
+    """The null plugin's ``POST /app``: one ``session.app.<kind>.invoke``, streamed back."""
+    body = {"kind": kind, "app_id": app_id, "inputs": {}, "response_mode": "streaming"}
+    if kind == "chat":
+        body["query"] = query
+    return _post("/app", body)
+
+
 # -- the route table: every route at process level, in one run ------------------------------
 
 
@@ -198,11 +206,8 @@ def routes() -> list[Route]:
     conversations: list[str] = []
     histories: list[list[dict]] = []
 
-    def probe(kind: str, mode: str, app_id: str) -> Callable[[int], bytes]:
-        body = {"kind": kind, "app_id": app_id, "inputs": {}, "response_mode": mode}
-        if kind == "chat":
-            body["query"] = "hello"
-        raw = _post("/app", body)
+    def probe(kind: str, app_id: str) -> Callable[[int], bytes]:
+        raw = _probe_invoke(kind, app_id)
         return lambda i: raw
 
     def fixed(raw: bytes) -> Callable[[int], bytes]:
@@ -251,12 +256,12 @@ def routes() -> list[Route]:
                   "params": {"inputs": {}, "query": "hello"}}  # fmt: skip
     return [
         Route("null plugin: GET /null", "null", fixed(daemon_request_bytes("GET", "/null")), True),
-        Route("null plugin: one chat invoke", "invoke", probe("chat", "streaming", "bench-chat"),
+        Route("null plugin: one chat invoke", "invoke", probe("chat", "bench-chat"),
               True),
         Route("null plugin: one completion invoke", "invoke-completion",
-              probe("completion", "streaming", "bench-completion"), True),
+              probe("completion", "bench-completion"), True),
         Route("null plugin: one workflow invoke", "invoke-workflow",
-              probe("workflow", "streaming", "bench-workflow"), True),
+              probe("workflow", "bench-workflow"), True),
         Route("POST /v1/chat-messages blocking, new conversation", "invoke",
               fixed(_post("/v1/chat-messages", chat, key))),
         Route("POST /v1/chat-messages blocking, continued", "invoke", continue_conversation,
@@ -363,8 +368,7 @@ def time_to_first_byte(n: int, first_delay: float = 0.2) -> list[tuple[str, floa
     bare SDK and on the SDK with App Bridge's seams."""
     _emulator_unpatched()
     ws = Workspace([App("bench-chat", "chat", "Bench", script=Script(first_delay=first_delay))])
-    invoke = _post("/app", {"kind": "chat", "app_id": "bench-chat", "query": "q", "inputs": {},
-                            "response_mode": "streaming"})  # fmt: skip
+    invoke = _probe_invoke("chat", "bench-chat", query="q")
     cases = [
         ("bare SDK chat invoke, streamed (probe)", "probe", invoke),
         ("SDK + seams chat invoke, streamed (probe)", "seamed", invoke),
@@ -410,6 +414,7 @@ def added_latency(n: int, delay: float = 0.005) -> list[tuple[str, float, float]
     ws = Workspace([App("bench-chat", "chat", "Bench", script=Script(delay=delay))])
     chat = {"query": "hello", "inputs": {}, "user": "bench"}
     key = "bench-key"
+    invoke = _probe_invoke("chat", "bench-chat")
 
     def first_turn(i: int) -> bytes:  # one word, as "hello": the same answer, as many events
         messages = [{"role": "user", "content": f"hello-{uuid.uuid4()}"}]
@@ -421,9 +426,7 @@ def added_latency(n: int, delay: float = 0.005) -> list[tuple[str, float, float]
         return _post("/v1/chat-messages", {**chat, "conversation_id": conversation[0]}, key)
 
     cases: list[tuple[str, str, Callable[[int], bytes]]] = [
-        ("SDK + seams chat invoke, streamed (probe)", "seamed", lambda i: _post(
-            "/app", {"kind": "chat", "app_id": "bench-chat", "query": "hello", "inputs": {},
-                     "response_mode": "streaming"})),
+        ("SDK + seams chat invoke, streamed (probe)", "seamed", lambda i: invoke),
         ("POST /v1/chat-messages blocking, new conversation", "bridge",
          lambda i: _post("/v1/chat-messages", chat, key)),
         ("POST /v1/chat-messages streaming, new conversation", "bridge",
