@@ -10,8 +10,11 @@ daemon writes, traceback and all, into a 500. Here ``deserialize_request`` (as t
 module sees it) marks its failures as :class:`UnparseableRequest` — still a ``ValueError``
 — and ``invoke_endpoint`` answers those with Dify's ``400 invalid_param``. Any other failure
 raised out of the executor becomes a plain 500 before the first message, or ends the body
-after it: logged by exception type, never a traceback in a response. Both wrappers only
-surround the SDK's own code, so they hold for any SDK with the same two names.
+after it: logged by exception type, never a traceback in a response. The same wrapper sends a
+streamed body's status and headers with its first chunk, as one message
+(:func:`headers_with_first_chunk`; the daemon answers the caller only at the first chunk
+anyway). Both wrappers only surround the SDK's own code, so they hold for any SDK with the
+same two names.
 
 One ``TypeAdapter`` (issue 14). dify_plugin 0.10.2's line readers (stdio, TCP, and the HTTP
 backwards-invocation reader) build ``TypeAdapter(dict[str, Any])`` afresh for every line they
@@ -130,13 +133,41 @@ def _marking(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
     return deserialize_request
 
 
+def headers_with_first_chunk(messages: Iterator[dict]) -> Iterator[dict]:
+    """``invoke_endpoint``'s messages, a streamed body's status and headers sent with its
+    first chunk: one message, one write and one read fewer before the first byte.
+
+    The SDK sends a generator body's ``{status, headers}`` as a message of its own, then one
+    ``{result}`` per chunk. The daemon takes status and headers from every message up to the
+    first with a ``result`` and answers the HTTP caller only then (``InvokeEndpoint``,
+    ``io_tunnel/endpoint_service.go``) — as it does for the SDK's own one-message bodies,
+    ``{status, headers, result}`` — so what the caller receives, and when, is unchanged.
+    A body that ends (or fails) before its first chunk sends its headers alone (or fails as
+    before any message).
+    """
+    first = next(messages, None)
+    if first is None:
+        return
+    if "result" in first or "status" not in first:
+        yield first
+    else:
+        chunk = next(messages, None)
+        if chunk is not None and chunk.keys() == {"result"}:
+            yield {**first, **chunk}
+        else:
+            yield first
+            if chunk is not None:
+                yield chunk
+    yield from messages
+
+
 def _answering(invoke: Callable[..., Iterator[dict]]) -> Callable[..., Iterator[dict]]:
     @functools.wraps(invoke)
     def invoke_endpoint(self: Any, session: Any, data: Any) -> Generator[dict, None, None]:
         messages = invoke(self, session, data)
         started = False
         try:
-            for message in messages:
+            for message in headers_with_first_chunk(messages):
                 started = True
                 yield message
         except Exception as exc:  # noqa: BLE001 - no traceback may reach the caller

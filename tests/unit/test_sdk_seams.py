@@ -11,6 +11,7 @@ import decimal
 import importlib
 import inspect
 import io
+import json
 import os
 import posix
 import sys
@@ -30,6 +31,7 @@ from dify_plugin.core.server.stdio.response_writer import StdioResponseWriter
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from bridge.transport import sdk
+from devkit.wire import daemon_request_bytes
 
 PER_LINE_CALL = "TypeAdapter(dict[str, Any]).validate_json(line)"
 
@@ -348,3 +350,100 @@ def test_helpers_are_built_on_first_use_once_per_session_as_the_sdk_builds_them(
     assert other.storage is not lazy.storage and other.storage.session is other
     other.app = "replaced"  # still a plain attribute for whoever sets it
     assert other.app == "replaced"
+
+
+# -- a streamed body's headers with its first chunk ----------------------------------------
+
+
+class _Endpoint:
+    """What the executor builds from the registration: ``endpoint(session).invoke(...)``."""
+
+    body: Any = b""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def invoke(self, request: Any, values: Any, settings: Any) -> Any:
+        from werkzeug import Response
+
+        body = type(self).body
+        return Response(body() if callable(body) else body, status=201, content_type="text/x")
+
+
+class _Executor:
+    class registration:
+        @staticmethod
+        def dispatch_endpoint_request(request: Any) -> tuple[type, dict]:
+            return _Endpoint, {}
+
+
+def _messages(invoke: Any, body: Any) -> list[dict]:
+    _Endpoint.body = body
+    raw = daemon_request_bytes("GET", "/")
+    data = type("Data", (), {"raw_http_request": raw.hex(), "settings": {}})
+    return list(invoke(_Executor(), None, data))
+
+
+def _chunks(*chunks: bytes) -> Any:
+    def body() -> Any:
+        yield from chunks
+
+    return body
+
+
+def _failing(*chunks: bytes) -> Any:
+    def body() -> Any:
+        yield from chunks
+        raise RuntimeError("secret-detail")
+
+    return body
+
+
+def test_the_sdk_sends_a_streamed_bodys_headers_as_a_message_of_their_own():
+    """The premise (SDK ``core/plugin_executor.py`` ``invoke_endpoint``): status and headers,
+    then one ``result`` per chunk; a whole body is one message with all three."""
+    sdk.install()
+    original = PluginExecutor.invoke_endpoint.__wrapped__
+    streamed = _messages(original, _chunks(b"a", b"bc"))
+    assert [list(m) for m in streamed] == [["status", "headers"], ["result"], ["result"]]
+    assert streamed[0]["status"] == 201 and streamed[0]["headers"]["Content-Type"] == "text/x"
+    assert [list(m) for m in _messages(original, b"whole")] == [["status", "headers", "result"]]
+
+
+def test_a_streamed_body_sends_its_headers_with_its_first_chunk():
+    sdk.install()
+    original = PluginExecutor.invoke_endpoint.__wrapped__
+    theirs = _messages(original, _chunks(b"a", b"bc", b"d"))
+    ours = _messages(PluginExecutor.invoke_endpoint, _chunks(b"a", b"bc", b"d"))
+    assert ours == [{**theirs[0], **theirs[1]}, *theirs[2:]]
+    assert list(ours[0]) == ["status", "headers", "result"]  # as the SDK's one-message bodies
+    # the daemon's reading (InvokeEndpoint): status and headers up to the first result
+    assert b"".join(bytes.fromhex(m["result"]) for m in ours) == b"abcd"
+    whole = _messages(PluginExecutor.invoke_endpoint, b"whole")
+    assert whole == _messages(original, b"whole")
+
+
+def test_a_streamed_body_without_chunks_sends_its_headers_alone():
+    sdk.install()
+    ours = _messages(PluginExecutor.invoke_endpoint, _chunks())
+    assert ours == _messages(PluginExecutor.invoke_endpoint.__wrapped__, _chunks())
+    assert [list(m) for m in ours] == [["status", "headers"]]
+
+
+def test_a_body_failing_before_its_first_chunk_is_a_clean_500(caplog):
+    """Nothing has reached the daemon yet, so the failure is answered whole (no traceback)."""
+    sdk.install()
+    ours = _messages(PluginExecutor.invoke_endpoint, _failing())
+    assert len(ours) == 1 and ours[0]["status"] == 500
+    body = bytes.fromhex(ours[0]["result"])
+    assert json.loads(body) == {
+        "code": "internal_server_error", "message": "Internal Server Error.", "status": 500,
+    }  # fmt: skip
+    assert "secret-detail" not in caplog.text and "Traceback" not in caplog.text
+
+
+def test_a_body_failing_after_its_first_chunk_ends_there():
+    sdk.install()
+    ours = _messages(PluginExecutor.invoke_endpoint, _failing(b"a", b"b"))
+    assert [list(m) for m in ours] == [["status", "headers", "result"], ["result"]]
+    assert ours[0]["status"] == 201
