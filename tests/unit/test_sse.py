@@ -106,3 +106,24 @@ def test_a_killed_source_reaches_the_consumer_as_a_plain_exception():
     assert next(stream) == 1
     with pytest.raises(RuntimeError, match="stream source stopped"):
         next(stream)
+
+
+def test_the_first_item_is_taken_before_the_source_is_asked_for_more():
+    """Time to first byte (issue #14): under the SDK's gevent patching (as the plugin runs)
+    the helper hands the first item over before it goes on, so the first chunk is not held
+    back while the source's next items are produced."""
+    from gevent import monkey
+
+    assert monkey.is_module_patched("threading")  # the SDK's import patched this process
+    taken: list[str] = []
+    taken_when_asked: list[list[str]] = []
+
+    def source():
+        yield "first"
+        taken_when_asked.append(list(taken))
+        yield "second"
+
+    for item in with_keepalive(source(), 5.0, None):
+        taken.append(item)
+    assert taken == ["first", "second"]
+    assert taken_when_asked == [["first"]]
