@@ -245,27 +245,32 @@ class RunRequest:
 
 
 @dataclass(frozen=True)
-class _Parameters:
+class FetchedParameters:
+    """An app's ``GET /parameters`` object as fetched, and as the JSON body Dify sends for it
+    (encoded once per cache fill)."""
+
     deadline: float
     value: dict[str, Any]
-    body: bytes  # ``value`` as Dify's JSON, encoded once per fill: GET /v1/parameters sends it
+    body: bytes
 
 
 @dataclass
 class _ParametersCache:
     ttl: float = PARAMETERS_TTL
-    entries: dict[str, _Parameters] = field(default_factory=dict)
+    entries: dict[str, FetchedParameters] = field(default_factory=dict)
 
-    def get(self, key: str) -> _Parameters | None:
+    def get(self, key: str) -> FetchedParameters | None:
         hit = self.entries.get(key)
         if hit is None or hit.deadline <= time.monotonic():
             return None
         return hit
 
-    def put(self, key: str, parameters: dict[str, Any]) -> _Parameters:
+    def put(self, key: str, parameters: dict[str, Any]) -> FetchedParameters:
         if len(self.entries) > 1000:
             self.entries.clear()
-        entry = _Parameters(time.monotonic() + self.ttl, parameters, dumps(parameters).encode())
+        entry = FetchedParameters(
+            time.monotonic() + self.ttl, parameters, dumps(parameters).encode()
+        )
         self.entries[key] = entry
         return entry
 
@@ -351,13 +356,10 @@ class AppGateway:
 
     def parameters(self, app_id: str) -> dict[str, Any]:
         """``fetch_app``: the app's ``GET /parameters`` object, cached for a minute."""
-        return self._parameters(app_id).value
+        return self.fetched(app_id).value
 
-    def parameters_body(self, app_id: str) -> bytes:
-        """:meth:`parameters` as the JSON body Dify sends for it (encoded once per fill)."""
-        return self._parameters(app_id).body
-
-    def _parameters(self, app_id: str) -> _Parameters:
+    def fetched(self, app_id: str) -> FetchedParameters:
+        """:meth:`parameters` with its encoded JSON body, from one cache lookup."""
         key = self._key(app_id)
         cached = PARAMETERS.get(key)
         if cached is not None:

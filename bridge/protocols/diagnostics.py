@@ -544,8 +544,8 @@ def page(call: Call) -> Response:
     parameters_body = b""
     if authenticated and app_id:
         try:
-            parameters = call.gateway.parameters(app_id)
-            parameters_body = call.gateway.parameters_body(app_id)
+            fetched = call.gateway.fetched(app_id)
+            parameters, parameters_body = fetched.value, fetched.body
         except Exception:  # noqa: BLE001 - any failure: the page still renders
             notices.append(
                 "Dify could not return the selected app's input form: check that the app "

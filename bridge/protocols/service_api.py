@@ -281,5 +281,5 @@ def workflows_run(call: Call) -> Response:
 def parameters(call: Call) -> Response:
     call.authenticate()
     call.settings.require("app")
-    body = call.gateway.parameters_body(call.settings.app_id)
+    body = call.gateway.fetched(call.settings.app_id).body
     return body_response(body, content_type="application/json")

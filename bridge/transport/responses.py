@@ -76,10 +76,10 @@ def json_response(
     )
 
 
-def html_response(text: str | bytes, *, status: int = 200) -> Response:
-    """An HTML page (``bytes``: already UTF-8)."""
+def html_response(html: bytes, *, status: int = 200) -> Response:
+    """An HTML page, already UTF-8."""
     return body_response(
-        text if isinstance(text, bytes) else text.encode(),
+        html,
         status=status,
         content_type="text/html; charset=utf-8",
         headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},

@@ -170,7 +170,7 @@ def test_the_app_is_looked_up_only_when_a_fetch_or_run_needs_it():
     assert gateway.mode("a1") is None
     assert lookups == []  # a mode is memory: no app helper built
     assert gateway.parameters("a1")["opening_statement"] == "a1"
-    assert gateway.parameters_body("a1") == b'{"user_input_form": [], "opening_statement": "a1"}'
+    assert gateway.fetched("a1").body == b'{"user_input_form": [], "opening_statement": "a1"}'
     assert (lookups, app.fetches) == ([1], 1)  # looked up once, fetched once
 
     later = AppGateway(lambda: pytest.fail("a cached answer needs no app"), scope="ep-lazy")
@@ -189,4 +189,4 @@ def test_a_call_hands_the_gateway_session_app_unlooked_up():
     PARAMETERS.put("ep-call\x00a1", {"user_input_form": []})
     request = EnvironBuilder(path="/v1/parameters").get_request()
     call = Call.from_request(request, {"api_key": "k", "app": {"app_id": "a1"}}, NoAppSession())
-    assert call.gateway.parameters_body("a1") == b'{"user_input_form": []}'
+    assert call.gateway.fetched("a1").body == b'{"user_input_form": []}'
