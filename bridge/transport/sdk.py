@@ -28,8 +28,9 @@ Stdin without the threadpool (issue 14). ``StdioRequestReader._read_async`` read
 its result handed back to the hub — ~80 µs of CPU per read, and a storage round trip brings
 two or three reads. Where stdin is the read end of a pipe of its own (as the daemon starts
 plugins; not shared with stdout/stderr), :func:`cooperative_read` makes it non-blocking and
-reads it with ``gevent.os.nb_read`` (the hub's I/O watcher wakes the reader, other greenlets
-run meanwhile); anything else, and an empty read (end of file), goes through ``tp_read`` as
+reads it as ``gevent.os.nb_read`` does (the hub's I/O watcher wakes the reader, other
+greenlets run meanwhile), with one watcher kept for the descriptor instead of one built and
+closed per wait; anything else, and an empty read (end of file), goes through ``tp_read`` as
 before. One write per message: ``StdioResponseWriter.put`` writes a message and its blank
 line with one ``write`` and one flush instead of two (the same bytes), serialising the SDK's
 own messages without building a ``StreamOutputMessage`` model for each (:func:`message_json`,
@@ -53,6 +54,7 @@ import textwrap
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
+import gevent
 from gevent import os as gevent_os
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import PydanticSerializationError, to_json
@@ -269,10 +271,32 @@ def cooperative_read(self: Any) -> bytes:
     (no threadpool hand-off per read); anything else, and end of file, as the SDK reads."""
     fd = sys.stdin.fileno()
     if _readable_pipe(fd):
-        data = gevent_os.nb_read(fd, READ_SIZE)
+        data = _read_when_readable(fd)
         if data:
             return data
     return gevent_os.tp_read(fd, READ_SIZE)
+
+
+_watchers: dict[int, Any] = {}  # fd -> the hub's read watcher for it, kept between reads
+
+
+def _read_when_readable(fd: int) -> bytes:
+    """``gevent.os.nb_read(fd, READ_SIZE)`` with one read watcher per descriptor, kept: its
+    own builds a watcher for each wait and closes it after (a libev start and stop, and the
+    epoll registration's calls, per wait; a storage round trip waits twice). Another greenlet
+    reading the same descriptor at once gets ``nb_read`` itself."""
+    while True:
+        try:
+            return os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            pass
+        hub = gevent.get_hub()
+        watcher = _watchers.get(fd)
+        if watcher is None or watcher.loop is not hub.loop:
+            watcher = _watchers[fd] = hub.loop.io(fd, 1)
+        if watcher.callback is not None:  # waited on already: not ours to share
+            return gevent_os.nb_read(fd, READ_SIZE)
+        hub.wait(watcher)
 
 
 def _install_stdin_reader(version: str | None = None) -> bool:

@@ -163,6 +163,9 @@ def stdin_pipe(monkeypatch):
     sdk._pipes.pop(read_fd, None)
     yield read_fd, write_fd
     sdk._pipes.pop(read_fd, None)
+    watcher = sdk._watchers.pop(read_fd, None)
+    if watcher is not None:
+        watcher.close()
     for fd in (read_fd, write_fd):
         with contextlib.suppress(OSError):
             os.close(fd)
@@ -187,6 +190,40 @@ def test_a_pipe_is_read_when_ready_while_other_greenlets_run(stdin_pipe):
     posix.close(write_fd)  # at once (gevent's patched ``os.close`` may defer it)
     with gevent.Timeout(10):
         assert sdk.cooperative_read(StdioRequestReader()) == b""  # end of file, as the SDK reads
+
+
+def _written_later(write_fd: int, data: bytes) -> gevent.Greenlet:
+    def daemon() -> None:  # only once the reader waits
+        gevent.sleep(0.01)
+        os.write(write_fd, data)
+
+    return gevent.spawn(daemon)
+
+
+def test_every_wait_for_the_pipe_uses_one_kept_watcher(stdin_pipe):
+    """gevent's ``nb_read`` builds a watcher per wait and closes it after; the reader keeps
+    one for its descriptor, idle between reads."""
+    read_fd, write_fd = stdin_pipe
+    kept = []
+    for line in (b"first\n", b"second\n"):
+        writer = _written_later(write_fd, line)
+        with gevent.Timeout(10):
+            assert sdk.cooperative_read(StdioRequestReader()) == line
+            writer.join()
+        kept.append(sdk._watchers[read_fd])
+        assert kept[-1].callback is None  # stopped: no wait is left behind
+    assert kept[0] is kept[1]
+
+
+def test_a_second_reader_of_the_pipe_waits_with_a_watcher_of_its_own(stdin_pipe):
+    _, write_fd = stdin_pipe
+    reads = [gevent.spawn(sdk.cooperative_read, StdioRequestReader()) for _ in range(2)]
+    gevent.sleep(0)  # both wait: the first on the kept watcher, the second on nb_read's
+    with gevent.Timeout(10):
+        os.write(write_fd, b"one\n")
+        gevent.wait(reads, count=1)  # one has read it, the other waits on
+        os.write(write_fd, b"two\n")
+        assert sorted(read.get() for read in reads) == [b"one\n", b"two\n"]
 
 
 def test_anything_but_a_pipe_of_its_own_is_read_as_the_sdk_reads(monkeypatch, tmp_path):
