@@ -491,15 +491,24 @@ _NO_FLOATS = frozenset(
 )
 
 
-def framer(kind: AppKind) -> Callable[[Mapping[str, Any]], bytes]:
-    """Each event's SSE frame as Dify's Service API writes it, for one app kind (a stream):
-    keys in Dify's order (:func:`orderer`), JSON as orjson writes it (:func:`dify_frame`)."""
-    order = orderer(kind)
+def _plain_events(kind: AppKind) -> dict[str, tuple[frozenset[str], frozenset[str] | None]]:
+    """The :data:`_NO_FLOATS` events of ``kind``: their keys, and their ``data``'s keys."""
     plain: dict[str, tuple[frozenset[str], frozenset[str] | None]] = {}
     for name, spec in _TABLE[kind].items():
         if name in _NO_FLOATS:
             data = dict(spec.nested).get("data")
             plain[name] = (frozenset(spec.keys), None if data is None else frozenset(data.keys))
+    return plain
+
+
+_PLAIN = {kind: _plain_events(kind) for kind in AppKind}
+
+
+def framer(kind: AppKind) -> Callable[[Mapping[str, Any]], bytes]:
+    """Each event's SSE frame as Dify's Service API writes it, for one app kind (a stream):
+    keys in Dify's order (:func:`orderer`), JSON as orjson writes it (:func:`dify_frame`)."""
+    order = _ORDERERS[kind]
+    plain = _PLAIN[kind]
 
     def frame(event: Mapping[str, Any]) -> bytes:
         ordered = order(event)
