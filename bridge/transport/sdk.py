@@ -282,9 +282,9 @@ _watchers: dict[int, Any] = {}  # fd -> the hub's read watcher for it, kept betw
 
 def _read_when_readable(fd: int) -> bytes:
     """``gevent.os.nb_read(fd, READ_SIZE)`` with one read watcher per descriptor, kept: its
-    own builds a watcher for each wait and closes it after (a libev start and stop, and the
-    epoll registration's calls, per wait; a storage round trip waits twice). Another greenlet
-    reading the same descriptor at once gets ``nb_read`` itself."""
+    own builds a watcher for each wait and closes it after (an ``epoll_ctl`` and an ``fcntl``
+    per wait; docs/sdk-stdin.md). Another greenlet reading the same descriptor at once gets
+    ``nb_read`` itself."""
     while True:
         try:
             return os.read(fd, READ_SIZE)
