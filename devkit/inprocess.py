@@ -29,6 +29,7 @@ from dify_plugin.core.server.__base.request_reader import RequestReader
 from dify_plugin.core.server.__base.response_writer import ResponseWriter
 
 from bridge.transport.sdk import install as install_sdk_seams
+from bridge.transport.sdk import waits_for_answer
 from devkit.responses import EndpointResponse, collect
 from devkit.wire import HeaderItems, daemon_request_bytes
 from devkit.workspace import Workspace
@@ -77,10 +78,13 @@ class _Writer(ResponseWriter):
         invoke = message["data"]["data"]
         request_id = invoke["backwards_request_id"]
         session_id = message["session_id"]
-        # The SDK registers its reader right *after* writing the invoke: wait for it.
+        # The SDK registers its reader right *after* writing the invoke: wait for it (App
+        # Bridge's routed invocations register before they write).
         probe = self._stream(session_id, {"backwards_request_id": request_id})
         deadline = time.monotonic() + _FILTER_WAIT
-        while not any(r.filter(probe) for r in list(self.reader.readers)):
+        while not waits_for_answer(self.reader, request_id) and not any(
+            r.filter(probe) for r in list(self.reader.readers)
+        ):
             if time.monotonic() > deadline:
                 return
             time.sleep(0.0005)

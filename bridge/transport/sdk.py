@@ -35,6 +35,17 @@ before. One write per message: ``StdioResponseWriter.put`` writes a message and 
 line with one ``write`` and one flush instead of two (the same bytes), serialising the SDK's
 own messages without building a ``StreamOutputMessage`` model for each (:func:`message_json`,
 the same bytes).
+
+Backwards answers by request id (issue 14). For every backwards invocation (an app run, each
+storage call) the SDK registers a ``FilterReader`` — a queue with its condition variables —
+and the stdin reader offers every line to every registered reader's filter, under a lock, to
+find the one waiting for it. In 0.10.2 the only readers are those invocations (each matching
+its own request id) and the listener for new requests, so an answer can go straight to its
+invocation: :func:`routed_backwards_invoke` waits on an inbox registered under its request id
+(before the invoke is written), :func:`routed_process_line` puts an answer there, and any other
+line goes through the SDK's own dispatch. The messages written, the waiting in one-second
+rounds and what the invocation raises are the SDK's (its ``_line_converter_wrapper`` reads the
+inbox).
 """
 
 from __future__ import annotations
@@ -48,6 +59,7 @@ import inspect
 import json
 import logging
 import os
+import queue
 import stat
 import sys
 import textwrap
@@ -55,6 +67,8 @@ from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import gevent
+import gevent.queue
+from gevent import monkey
 from gevent import os as gevent_os
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import PydanticSerializationError, to_json
@@ -110,6 +124,7 @@ def install() -> dict[str, bool]:
         _installed["cooperative_stdin"] = _install_stdin_reader()
         _installed["one_write_per_message"] = _install_one_write()
         _installed["invocations_on_first_use"] = _install_lazy_invocations()
+        _installed["answers_by_request_id"] = _install_routed_answers()
     return dict(_installed)
 
 
@@ -449,4 +464,140 @@ def _install_lazy_invocations(version: str | None = None) -> bool:
         setattr(session, name, helper)
     _replaced["Session._register_invocations"] = register
     session._register_invocations = _register_invocations  # type: ignore[attr-defined]
+    return True
+
+
+# -- backwards answers by request id ----------------------------------------------------------
+
+READER_MODULE = "dify_plugin.core.server.__base.request_reader"
+FILTER_READER_MODULE = "dify_plugin.core.server.__base.filter_reader"
+IO_MODULE = "dify_plugin.core.entities.plugin.io"
+IO_SERVER_MODULE = "dify_plugin.core.server.io_server"
+ROUTES = "_bridge_answer_routes"  # on a reader: request id -> the inbox of its invocation
+# the SHA-256 of the dedented source, in dify_plugin 0.10.2, of what routing replaces and of
+# every reader the SDK registers (none but an invocation's may want a backwards answer)
+ROUTING_SOURCES = {
+    "BackwardsInvocation._full_duplex_backwards_invoke": (
+        "af127085f2984dfeea5eb8366a34d21fb89159fcc9d65d9e504c2fe157f87801"
+    ),
+    "RequestReader._process_line": (
+        "cc49029853a9738e92f1fbf87ef623524075f9ed15fa6625387a07bec92b22ec"
+    ),
+    "RequestReader.read": "70afdca47a6ada2f63f84aeb67384e295a9729b0d2a88dabca4e7956998b2828",
+    "FilterReader.read": "3d630bd2b9e5d6985cef72bf1df4e095fca56472f96c11d0a1cb125f00fa2c23",
+    "IOServer._setup_instruction_listener": (
+        "8592927eef27b89ce15967b86ef4a048bfe2ef319170790f1fc48381b0e132b0"
+    ),
+}
+_routing: dict[str, Any] = {}  # the SDK's answer event and its own _process_line, once bound
+
+
+class Inbox:
+    """One invocation's answers: ``FilterReader``'s ``write`` and ``read``, on a gevent queue."""
+
+    __slots__ = ("_queue",)
+
+    def __init__(self) -> None:
+        self._queue: gevent.queue.Queue[Any] = gevent.queue.Queue()
+
+    def write(self, data: Any) -> None:
+        self._queue.put(data)
+
+    def read(self, timeout_for_round: float) -> Iterator[Any]:
+        """Each answer as it comes, and None for each round of ``timeout_for_round`` seconds
+        without one (the SDK's wrapper counts those against its timeout)."""
+        get = self._queue.get
+        while True:
+            try:
+                yield get(timeout=timeout_for_round)
+            except queue.Empty:
+                yield None
+
+
+def routes_of(reader: Any) -> dict[str, Inbox]:
+    """The inboxes of the invocations waiting on ``reader``, by request id."""
+    routes = reader.__dict__.get(ROUTES)
+    if routes is None:
+        routes = reader.__dict__[ROUTES] = {}
+    return routes
+
+
+def routed_backwards_invoke(
+    self: Any,
+    backwards_request_id: str,
+    type: Any,  # noqa: A002 - the SDK's parameter name
+    data_type: Any,
+    data: dict,
+) -> Generator[Any, None, None]:
+    """``BackwardsInvocation._full_duplex_backwards_invoke``: the same invoke message and the
+    SDK's own answer handling, the answers taken from an inbox registered before the write."""
+    session = self.session
+    if not session:
+        msg = "current tool runtime does not support backwards invoke"
+        raise Exception(msg)  # noqa: TRY002 - as the SDK raises it
+    routes = routes_of(session.reader)
+    inbox = routes[backwards_request_id] = Inbox()
+    try:
+        session.writer.session_message(
+            session_id=session.session_id,
+            data=session.writer.stream_invoke_object(
+                data={
+                    "type": type.value,
+                    "backwards_request_id": backwards_request_id,
+                    "request": data,
+                }
+            ),
+        )
+        yield from self._line_converter_wrapper(inbox.read(timeout_for_round=1), data_type)
+    finally:
+        routes.pop(backwards_request_id, None)
+
+
+def routed_process_line(self: Any, data: Any) -> None:
+    """``RequestReader._process_line``: an answer whose invocation waits goes to its inbox;
+    every other line to the SDK's readers, as before."""
+    if data.event is _routing["answer"]:
+        routes = self.__dict__.get(ROUTES)
+        if routes:
+            inbox = routes.get(data.data.get("backwards_request_id"))
+            if inbox is not None:
+                inbox.write(data)
+                return
+    _routing["process_line"](self, data)
+
+
+def waits_for_answer(reader: Any, request_id: str) -> bool:
+    """Whether an invocation on ``reader`` waits for ``request_id``'s answers by its route."""
+    return request_id in reader.__dict__.get(ROUTES, {})
+
+
+def _install_routed_answers(version: str | None = None) -> bool:
+    if not monkey.is_module_patched("threading"):  # the inbox is a gevent queue
+        return False
+    modules = _verified_modules(version, READER_MODULE, RUNTIME_MODULE, IO_MODULE, IO_SERVER_MODULE)
+    if modules is None:
+        return False
+    base, runtime, io_module, io_server = modules
+    reader, invocation = base.RequestReader, runtime.BackwardsInvocation
+    if reader._process_line is routed_process_line:
+        return True
+    filter_reader = importlib.import_module(FILTER_READER_MODULE).FilterReader
+    found = {
+        "BackwardsInvocation._full_duplex_backwards_invoke": source_digest(
+            invocation._full_duplex_backwards_invoke
+        ),
+        "RequestReader._process_line": source_digest(reader._process_line),
+        "RequestReader.read": source_digest(reader.read),
+        "FilterReader.read": source_digest(filter_reader.read),
+        "IOServer._setup_instruction_listener": source_digest(
+            io_server.IOServer._setup_instruction_listener
+        ),
+    }
+    if found != ROUTING_SOURCES:
+        return False
+    _routing["answer"] = io_module.PluginInStreamEvent.BackwardInvocationResponse
+    _routing["process_line"] = reader._process_line
+    _routing["original_invoke"] = invocation._full_duplex_backwards_invoke
+    reader._process_line = routed_process_line
+    invocation._full_duplex_backwards_invoke = routed_backwards_invoke
     return True

@@ -63,6 +63,7 @@ def test_install_is_idempotent_and_every_seam_is_active():
         "cooperative_stdin": True,
         "one_write_per_message": True,
         "invocations_on_first_use": True,
+        "answers_by_request_id": True,
     }
     wrapped = PluginExecutor.invoke_endpoint
     assert sdk.install()["unparseable_requests"]
@@ -484,3 +485,125 @@ def test_a_body_failing_after_its_first_chunk_ends_there():
     ours = _messages(PluginExecutor.invoke_endpoint, _failing(b"a", b"b"))
     assert [list(m) for m in ours] == [["status", "headers", "result"], ["result"]]
     assert ours[0]["status"] == 201
+
+
+# -- backwards answers by request id ---------------------------------------------------------
+
+
+def test_the_sdk_offers_every_line_to_every_reader_and_registers_after_writing():
+    """The premise (SDK ``core/runtime.py``, ``core/server/__base``): an invocation writes its
+    invoke, then registers a ``FilterReader``; every line is offered to every reader's filter."""
+    from dify_plugin.core.server.__base.request_reader import RequestReader
+
+    invoke = inspect.getsource(sdk._routing["original_invoke"])
+    assert invoke.index("session_message(") < invoke.index("self.session.reader.read(filter)")
+    assert "for reader in readers_to_process:" in inspect.getsource(sdk._routing["process_line"])
+    assert RequestReader._process_line is sdk.routed_process_line
+    assert BackwardsInvocation._full_duplex_backwards_invoke is sdk.routed_backwards_invoke
+    found = {
+        name: sdk.source_digest(function)
+        for name, function in (
+            ("BackwardsInvocation._full_duplex_backwards_invoke", sdk._routing["original_invoke"]),
+            ("RequestReader._process_line", sdk._routing["process_line"]),
+            ("RequestReader.read", RequestReader.read),
+        )
+    }
+    assert found == {name: sdk.ROUTING_SOURCES[name] for name in found}
+
+
+class _Lines(StdioRequestReader):
+    """A reader fed by the test: lines go through its (seamed) ``_process_line``."""
+
+    def answer(self, request_id: str, **fields: Any) -> None:
+        self._process_line(_answer_line(self, request_id, **fields))
+
+
+def _answer_line(reader: Any, request_id: str, **fields: Any) -> Any:
+    from dify_plugin.core.entities.plugin.io import PluginInStream, PluginInStreamEvent
+
+    data = {"backwards_request_id": request_id, "event": "response", "message": "", **fields}
+    return PluginInStream(
+        session_id="s",
+        event=PluginInStreamEvent.BackwardInvocationResponse,
+        data=data,
+        reader=reader,
+        writer=StdioResponseWriter(),
+    )
+
+
+class _Written(ResponseWriter):
+    def __init__(self) -> None:
+        self.lines: list[dict] = []
+
+    def write(self, data: str) -> None:
+        if data.strip():
+            self.lines.append(json.loads(data))
+
+    def done(self) -> None:
+        pass
+
+
+def _invocation(reader: Any, writer: Any) -> Any:
+    from dify_plugin.config.config import InstallMethod
+
+    session = Session(
+        session_id="s", executor=None, reader=reader, writer=writer,
+        install_method=InstallMethod.Local,
+    )  # fmt: skip
+    return BackwardsInvocation(session)
+
+
+def test_an_answer_goes_to_its_invocation_without_the_readers_filters():
+    reader, writer = _Lines(), _Written()
+    offered = []
+    reader.read(lambda line: offered.append(line.data.get("backwards_request_id")) or False)
+    invocation = _invocation(reader, writer)
+    answers = invocation._backwards_invoke(runtime.InvokeType.Storage, dict, {"opt": "get"})
+    waiting = gevent.spawn(lambda: list(answers))
+    gevent.sleep(0)  # the invoke is written and its inbox registered
+    request_id = writer.lines[0]["data"]["data"]["backwards_request_id"]
+    assert writer.lines[0]["data"]["data"]["request"] == {"opt": "get"}
+    assert sdk.waits_for_answer(reader, request_id)
+    reader.answer(request_id, data={"data": "6869"})
+    reader.answer(request_id, event="end", data=None)
+    with gevent.Timeout(10):
+        assert waiting.get() == [{"data": "6869"}]
+    assert offered == []  # no reader's filter saw the answers
+    assert not sdk.waits_for_answer(reader, request_id)  # its route ends with the invocation
+    reader.answer(request_id, event="end", data=None)  # a late line: the SDK's readers get it
+    assert offered == [request_id]
+
+
+def test_an_invocation_raises_what_the_sdk_raises_for_an_error_answer():
+    reader, writer = _Lines(), _Written()
+    answers = _invocation(reader, writer)._backwards_invoke(
+        runtime.InvokeType.Storage, dict, {"opt": "get"}
+    )
+    waiting = gevent.spawn(lambda: list(answers))
+    gevent.sleep(0)
+    request_id = writer.lines[0]["data"]["data"]["backwards_request_id"]
+    reader.answer(request_id, event="error", message="storage is full", data=None)
+    with gevent.Timeout(10), pytest.raises(Exception, match="storage is full"):
+        waiting.get()
+    assert not sdk.waits_for_answer(reader, request_id)
+
+
+def test_an_inbox_reports_each_silent_round():
+    inbox = sdk.Inbox()
+    rounds = inbox.read(timeout_for_round=0.001)
+    assert next(rounds) is None  # nothing came within the round: the SDK's wrapper counts it
+    inbox.write("answer")
+    assert next(rounds) == "answer"
+
+
+def test_other_sdk_sources_keep_the_sdks_dispatch(monkeypatch):
+    from dify_plugin.core.server.__base.request_reader import RequestReader
+
+    original_line, original_invoke = sdk._routing["process_line"], sdk._routing["original_invoke"]
+    monkeypatch.setattr(RequestReader, "_process_line", original_line)
+    monkeypatch.setattr(BackwardsInvocation, "_full_duplex_backwards_invoke", original_invoke)
+    monkeypatch.setitem(sdk.ROUTING_SOURCES, "RequestReader.read", "another digest")
+    assert sdk._install_routed_answers() is False
+    assert sdk._install_routed_answers("0.11.0") is False
+    assert RequestReader._process_line is original_line
+    assert BackwardsInvocation._full_duplex_backwards_invoke is original_invoke
