@@ -489,7 +489,7 @@ ROUTING_SOURCES = {
         "8592927eef27b89ce15967b86ef4a048bfe2ef319170790f1fc48381b0e132b0"
     ),
 }
-_routing: dict[str, Any] = {}  # the SDK's answer event and its own _process_line, once bound
+_routing: dict[str, Any] = {}  # the answer event and the two SDK functions replaced, once bound
 
 
 class Inbox:
