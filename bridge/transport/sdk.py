@@ -409,6 +409,11 @@ def source_digest(function: Any) -> str:
     return hashlib.sha256(textwrap.dedent(source).encode()).hexdigest() if source else ""
 
 
+def sources_match(expected: dict[str, str], functions: dict[str, Any]) -> bool:
+    """Whether each named function's :func:`source_digest` is the one ``expected`` names."""
+    return {name: source_digest(function) for name, function in functions.items()} == expected
+
+
 def _register_invocations(self: Any) -> None:
     """``Session._register_invocations``: nothing here — each helper (``model``, ``tool``,
     ``app``, ``workflow_node``, ``storage``, ``file``) is built on first use instead."""
@@ -435,12 +440,12 @@ def invocation_factories(runtime: Any) -> dict[str, Any]:
 
 
 def _sources_verified(runtime: Any, register: Any) -> bool:
-    found = {"Session._register_invocations": source_digest(register)}
+    functions = {"Session._register_invocations": register}
     for name in VERIFIED_SOURCES:
         owner, _, method = name.partition(".")
         if owner != "Session":
-            found[name] = source_digest(getattr(getattr(runtime, owner, None), method, None))
-    return found == VERIFIED_SOURCES
+            functions[name] = getattr(getattr(runtime, owner, None), method, None)
+    return sources_match(VERIFIED_SOURCES, functions)
 
 
 def _install_lazy_invocations(version: str | None = None) -> bool:
@@ -574,26 +579,25 @@ def waits_for_answer(reader: Any, request_id: str) -> bool:
 def _install_routed_answers(version: str | None = None) -> bool:
     if not monkey.is_module_patched("threading"):  # the inbox is a gevent queue
         return False
-    modules = _verified_modules(version, READER_MODULE, RUNTIME_MODULE, IO_MODULE, IO_SERVER_MODULE)
+    modules = _verified_modules(
+        version, READER_MODULE, FILTER_READER_MODULE, RUNTIME_MODULE, IO_MODULE, IO_SERVER_MODULE
+    )
     if modules is None:
         return False
-    base, runtime, io_module, io_server = modules
+    base, filters, runtime, io_module, io_server = modules
     reader, invocation = base.RequestReader, runtime.BackwardsInvocation
     if reader._process_line is routed_process_line:
         return True
-    filter_reader = importlib.import_module(FILTER_READER_MODULE).FilterReader
-    found = {
-        "BackwardsInvocation._full_duplex_backwards_invoke": source_digest(
-            invocation._full_duplex_backwards_invoke
-        ),
-        "RequestReader._process_line": source_digest(reader._process_line),
-        "RequestReader.read": source_digest(reader.read),
-        "FilterReader.read": source_digest(filter_reader.read),
-        "IOServer._setup_instruction_listener": source_digest(
-            io_server.IOServer._setup_instruction_listener
-        ),
+    filter_reader = filters.FilterReader
+    invoke = invocation._full_duplex_backwards_invoke
+    functions = {
+        "BackwardsInvocation._full_duplex_backwards_invoke": invoke,
+        "RequestReader._process_line": reader._process_line,
+        "RequestReader.read": reader.read,
+        "FilterReader.read": filter_reader.read,
+        "IOServer._setup_instruction_listener": io_server.IOServer._setup_instruction_listener,
     }
-    if found != ROUTING_SOURCES:
+    if not sources_match(ROUTING_SOURCES, functions):
         return False
     _routing["answer"] = io_module.PluginInStreamEvent.BackwardInvocationResponse
     _routing["process_line"] = reader._process_line
