@@ -75,6 +75,9 @@ def measure(name: str, level: str, call: Callable[[], object], n: int) -> Result
     return Result(name, level, statistics.median(samples), samples[int(len(samples) * 0.9) - 1])
 
 
+BROWSER = {"Accept-Encoding": "gzip, deflate, br, zstd"}  # what Chromium and Firefox send
+
+
 def workspace() -> Workspace:
     return Workspace([App("bench-chat", "chat", "Bench")])
 
@@ -287,7 +290,10 @@ def routes() -> list[Route]:
               fixed(daemon_request_bytes("GET", "/v1/parameters", headers=get))),
         Route("GET /v1/models", "null",
               fixed(daemon_request_bytes("GET", "/v1/models", headers=get))),
-        Route("GET / diagnostics", "null", fixed(daemon_request_bytes("GET", "/", headers=get))),
+        Route("GET / diagnostics (browser: gzip)", "null",
+              fixed(daemon_request_bytes("GET", "/", headers={**get, **BROWSER}))),
+        Route("GET / diagnostics (no Accept-Encoding)", "null",
+              fixed(daemon_request_bytes("GET", "/", headers=get))),
         Route("404 fallback", "null", fixed(daemon_request_bytes("GET", "/nope", headers=get))),
     ]  # fmt: skip
 

@@ -33,6 +33,7 @@ from bridge.config.auth import is_authenticated
 from bridge.config.settings import DEFAULT_MODEL_NAME, SECRET_SETTINGS, Settings
 from bridge.protocols.continuation import FALLBACKS, Fallback
 from bridge.protocols.guides import Guide, guide_for
+from bridge.transport.encoding import Encoded
 from bridge.transport.public_url import endpoint_base_url
 from bridge.transport.responses import html_response
 from bridge.transport.routes import ROUTES, Route
@@ -560,8 +561,8 @@ def page(call: Call) -> Response:
         parameters_body=parameters_body,
         notices=notices,
     )
-    html = PAGES.get(key) if key is not None else None
-    if html is None:
+    kept = PAGES.get(key) if key is not None else None
+    if kept is None:
         model = page_model(
             base=base,
             settings=call.settings,
@@ -572,32 +573,34 @@ def page(call: Call) -> Response:
             notices=notices,
         )
         html = render(model).encode()
-        if key is not None:
-            PAGES.put(key, html)
-    return html_response(html)
+        if key is None:  # built for this request alone: not worth compressing
+            return html_response(Encoded(html, None), None)
+        kept = Encoded.of(html)
+        PAGES.put(key, kept)
+    return html_response(kept, call.headers.get("Accept-Encoding"))
 
 
 class _Pages:
-    """The last pages rendered (UTF-8), by everything a page is made of (it is a pure function
-    of the settings — which :func:`page_model` parses from the raw ones —, the base URL,
-    whether the caller is keyed, the app's mode and input form, and the notices): a page
-    reloaded or polled is not built again."""
+    """The last pages rendered (UTF-8, with their gzip form), by everything a page is made of
+    (it is a pure function of the settings — which :func:`page_model` parses from the raw
+    ones —, the base URL, whether the caller is keyed, the app's mode and input form, and the
+    notices): a page reloaded or polled is neither built nor compressed again."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self._lock = threading.Lock()
-        self._pages: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
+        self._pages: OrderedDict[tuple[object, ...], Encoded] = OrderedDict()
 
-    def get(self, key: tuple[object, ...]) -> bytes | None:
+    def get(self, key: tuple[object, ...]) -> Encoded | None:
         with self._lock:
-            html = self._pages.get(key)
-            if html is not None:
+            page = self._pages.get(key)
+            if page is not None:
                 self._pages.move_to_end(key)
-            return html
+            return page
 
-    def put(self, key: tuple[object, ...], html: bytes) -> None:
+    def put(self, key: tuple[object, ...], page: Encoded) -> None:
         with self._lock:
-            self._pages[key] = html
+            self._pages[key] = page
             while len(self._pages) > self._capacity:
                 self._pages.popitem(last=False)
 

@@ -10,6 +10,7 @@ Request side
 Response side
 - ``guard``        renders failures in the route family's format (``bridge.errors``)
 - ``responses``    JSON, HTML and streamed responses
+- ``encoding``     gzip for kept bodies (the diagnostics page), when the client accepts it
 - ``sse``          Server-Sent Events framing and keep-alives
 - ``lines``        the daemon's 5 MiB line: chunks split, large bodies streamed, 413 invocations
 - ``sdk``          version-checked SDK seams: unparseable requests → 400, one cached TypeAdapter,

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Iterator
 
 from werkzeug import Response
 
+from bridge.transport.encoding import Encoded
+
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -76,14 +78,18 @@ def json_response(
     )
 
 
-def html_response(html: bytes, *, status: int = 200) -> Response:
-    """An HTML page, already UTF-8."""
-    return body_response(
-        html,
-        status=status,
-        content_type="text/html; charset=utf-8",
-        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
-    )
+def html_response(page: Encoded, accept_encoding: str | None) -> Response:
+    """An HTML page (UTF-8), gzip-coded when it has a gzip form and the client accepts it."""
+    body, coding = page.for_client(accept_encoding)
+    headers = dict(_HTML_HEADERS)
+    if page.gzip is not None:
+        headers["Vary"] = "Accept-Encoding"
+    if coding is not None:
+        headers["Content-Encoding"] = coding
+    return body_response(body, content_type="text/html; charset=utf-8", headers=headers)
+
+
+_HTML_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 def stream_response(

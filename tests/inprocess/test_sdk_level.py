@@ -1,5 +1,6 @@
 """In-process level: daemon bytes → the SDK's parser, router and executor → our Endpoints."""
 
+import gzip
 import json
 
 import pytest
@@ -7,6 +8,7 @@ from conftest import SETTINGS
 
 from bridge.protocols import diagnostics
 from bridge.storage.records import Records
+from bridge.transport import encoding
 
 HOOK_URL = "https://dify.example.com/e/hook0000000000ab/"
 
@@ -33,6 +35,59 @@ def test_diagnostics_page_names_missing_settings(inprocess):
     assert r.status == 200
     assert '<code>api_key</code></td><td class="problem">' in r.text
     assert '<code>app</code></td><td class="problem">' in r.text
+
+
+BROWSER = "gzip, deflate, br, zstd"  # what Chromium and Firefox send
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "coded"),
+    [
+        (BROWSER, True),
+        ("*", True),
+        ("br;q=1.0, gzip;q=0.5", True),
+        (None, False),
+        ("identity", False),
+        ("br, zstd", False),
+        ("gzip;q=0", False),
+        ("gzip;q=0, *", False),  # an explicit refusal beats the wildcard
+        ("*;q=0", False),
+    ],
+)
+def test_the_page_is_gzip_coded_only_for_a_client_that_accepts_it(
+    inprocess, accept_encoding, coded
+):
+    keyed = {"Authorization": "Bearer test-key", "Dify-Hook-Url": HOOK_URL}
+    plain = inprocess.request("GET", "/", settings=SETTINGS, headers=keyed)
+    assert plain.header("Content-Encoding") is None and "app-chat-0001" in plain.text
+    headers = keyed if accept_encoding is None else {**keyed, "Accept-Encoding": accept_encoding}
+    r = inprocess.request("GET", "/", settings=SETTINGS, headers=headers)
+    assert r.status == 200
+    assert r.header("Content-Type") == "text/html; charset=utf-8"
+    assert r.header("Vary") == "Accept-Encoding"  # both forms say that they vary
+    assert r.header("Content-Length") == str(len(r.body))
+    if coded:
+        assert r.header("Content-Encoding") == "gzip"
+        assert gzip.decompress(r.body) == plain.body
+        assert len(r.body) * 3 < len(plain.body)
+    else:
+        assert r.header("Content-Encoding") is None
+        assert r.body == plain.body
+
+
+def test_a_kept_page_is_compressed_once(inprocess, monkeypatch):
+    compressed = []
+    compress = encoding.gzip.compress
+    monkeypatch.setattr(
+        encoding.gzip, "compress", lambda data, **kw: compressed.append(1) or compress(data, **kw)
+    )
+    monkeypatch.setattr(diagnostics, "PAGES", diagnostics._Pages(capacity=16))
+    headers = {"Accept-Encoding": BROWSER, "Dify-Hook-Url": HOOK_URL}
+    bodies = {inprocess.request("GET", "/", settings=SETTINGS, headers=headers).body for _ in "abc"}
+    assert len(bodies) == 1 and len(compressed) == 1
+    other = {**headers, "Authorization": "Bearer test-key"}  # another page: compressed once more
+    inprocess.request("GET", "/", settings=SETTINGS, headers=other)
+    assert len(compressed) == 2
 
 
 def test_a_page_built_once_is_served_only_to_callers_it_was_built_for(inprocess, monkeypatch):

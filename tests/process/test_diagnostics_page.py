@@ -84,6 +84,23 @@ def test_routes_follow_the_learned_mode(runner):
     assert "<code>chat</code> (learned from its runs)" in chat
 
 
+def test_the_page_reaches_an_http_client_gzip_coded_when_it_asks(runner):
+    """httpx asks for gzip as browsers do, and inflates it; the page is the one sent to a
+    client that asks for no coding (curl without ``--compressed``)."""
+    base, _ = runner
+    coded = httpx.get(f"{base}/e/{CHAT}/", headers=KEY, timeout=30)
+    plain = httpx.get(
+        f"{base}/e/{CHAT}/", headers={**KEY, "Accept-Encoding": "identity"}, timeout=30
+    )
+    assert coded.status_code == plain.status_code == 200
+    assert coded.headers["content-encoding"] == "gzip"
+    assert "content-encoding" not in plain.headers
+    assert coded.headers["vary"] == plain.headers["vary"] == "Accept-Encoding"
+    assert int(coded.headers["content-length"]) * 3 < int(plain.headers["content-length"])
+    assert coded.text == plain.text and "demo-key" not in plain.text
+    assert f"{base}/e/{CHAT}/v1/chat-messages" in plain.text
+
+
 def _shots() -> Path | None:
     configured = os.environ.get("APP_BRIDGE_SCREENSHOTS")
     return (ROOT / configured) if configured else None

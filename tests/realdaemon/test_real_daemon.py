@@ -860,5 +860,22 @@ def test_the_daemon_keeps_a_callers_dify_hook_url(daemon: Daemon) -> None:
     assert json.loads(r.json()["doc"])["headers"]["dify-hook-url"] == public
 
 
+def test_the_page_comes_gzip_coded_through_both_daemons(daemon: Daemon) -> None:
+    """The daemon relays the plugin's ``Content-Encoding``, ``Vary`` and ``Content-Length``
+    as the plugin set them, and the client inflates the page the runner sends alike."""
+    hook, auth = daemon.hooks["rd-chat"], {"Authorization": f"Bearer {KEY}"}
+    for base in (daemon.base, daemon.runner):
+        coded = httpx.get(f"{base}/e/{hook}/", headers=auth, timeout=30)
+        plain = httpx.get(f"{base}/e/{hook}/", headers={**auth, "Accept-Encoding": "identity"},
+                          timeout=30)  # fmt: skip
+        assert coded.status_code == plain.status_code == 200, base
+        assert coded.headers.get("content-encoding") == "gzip", base
+        assert "content-encoding" not in plain.headers, base
+        assert coded.headers["vary"] == plain.headers["vary"] == "Accept-Encoding", base
+        wire, whole = int(coded.headers["content-length"]), int(plain.headers["content-length"])
+        assert wire * 3 < whole and whole == len(plain.content), base
+        assert coded.text == plain.text and f"/e/{hook}/v1/chat-messages" in plain.text, base
+
+
 def daemon_url(daemon: Daemon, endpoint: str) -> str:
     return f"{daemon.base}/e/{daemon.hooks[endpoint]}"
