@@ -72,6 +72,11 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
 
+# json.loads with a keyword builds a JSONDecoder per call (~2 µs of a small body's ~4); one
+# decoder, which keeps no state between calls, decodes alike
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def decode_text(data: bytes, what: str = "Request body") -> str:
     """``data`` as UTF-8 text without NUL; 400 otherwise."""
     try:
@@ -106,7 +111,7 @@ def parse_json(data: bytes | str, what: str = "Request body") -> Any:
 
 def _parse_checked(text: str, what: str) -> Any:
     try:
-        parsed = json.loads(text, parse_constant=_reject_constant)
+        parsed = _DECODER.decode(text)
     except RecursionError:
         raise _too_deep(what) from None
     except ValueError as exc:
