@@ -14,7 +14,8 @@ Response side
 - ``sse``          Server-Sent Events framing and keep-alives
 - ``lines``        the daemon's 5 MiB line: chunks split, large bodies streamed, 413 invocations
 - ``sdk``          version-checked SDK seams: unparseable requests → 400, one cached TypeAdapter,
-                   stdin read without the threadpool, one write per message
+                   stdin read without the threadpool, one write per message, helpers on first
+                   use, answers by request id, storage calls without the generator layers
 
 Outbound
 - ``outbound``     signed outbound webhooks for the *Send webhook* tool (and reply calls)

@@ -46,6 +46,15 @@ invocation: :func:`routed_backwards_invoke` waits on an inbox registered under i
 line goes through the SDK's own dispatch. The messages written, the waiting in one-second
 rounds and what the invocation raises are the SDK's (its ``_line_converter_wrapper`` reads the
 inbox).
+
+Storage calls without the generator layers (issue 14). Each ``session.storage`` call reaches
+its one answer through three generators (``_backwards_invoke``, the routed invoke,
+``_line_converter_wrapper``), a ``SessionMessage`` model for the invoke and a
+``BackwardsInvocationResponseEvent`` model for the answer. Where answers are routed by
+request id, :func:`first_answer` writes the same invoke and takes the first answer from the
+same inbox, reading an answer of the daemon's plain shape as it is (any other through the
+SDK's model); the four calls then return and raise as the SDK's (``tests/unit`` runs both on
+the same answers). Outside stdio and remote debugging the SDK's calls run as they are.
 """
 
 from __future__ import annotations
@@ -125,6 +134,7 @@ def install() -> dict[str, bool]:
         _installed["one_write_per_message"] = _install_one_write()
         _installed["invocations_on_first_use"] = _install_lazy_invocations()
         _installed["answers_by_request_id"] = _install_routed_answers()
+        _installed["direct_storage_calls"] = _install_direct_storage()
     return dict(_installed)
 
 
@@ -604,4 +614,178 @@ def _install_routed_answers(version: str | None = None) -> bool:
     _routing["original_invoke"] = invocation._full_duplex_backwards_invoke
     reader._process_line = routed_process_line
     invocation._full_duplex_backwards_invoke = routed_backwards_invoke
+    return True
+
+
+# -- storage calls without the generator layers -----------------------------------------------
+
+STORAGE_MODULE = "dify_plugin.invocations.storage"
+# the SHA-256 of the dedented source, in dify_plugin 0.10.2, of what the direct calls stand in
+# for: the four storage calls, the dispatch they go through and the answer handling after it
+STORAGE_SOURCES = {
+    "StorageInvocation.get": ("f8eee226ebb70236329a7b77d1ce4f07cb53fe69abe56e4c1349ccaa58b252ad"),
+    "StorageInvocation.set": ("d007abd7db1d6e16586ffef6d1733c2cd19ac3d6b954ff04d6934608123b3968"),
+    "StorageInvocation.delete": (
+        "6bcf34609eb94bc21deba9fbc24b802c4927733a622a469f526344478375075c"
+    ),
+    "StorageInvocation.exist": ("d30357a47d2c5f8b11e62083e19d263f330322dd49a71ec0f9169d482e4abce4"),
+    "BackwardsInvocation._backwards_invoke": (
+        "618c446b873fe4d7971356d8166db5b6b4b2907449ae950a7968caa819712dab"
+    ),
+    "BackwardsInvocation._line_converter_wrapper": (
+        "14dccee1356f9bdd57d10ba47fb76c9f66cb876dc2436ea9462944c3c9be1813"
+    ),
+    "BackwardsInvocationResponseEvent": (
+        "c537bf3a8c1832f5901a1435e29d99bcd707b84b99155cf0ba3c8ce54502d503"
+    ),
+}
+_storage: dict[str, Any] = {}  # the SDK's pieces the direct calls use, once bound
+_ANSWER_EVENTS = frozenset({"response", "error", "end"})
+
+
+def first_answer(invocation: Any, request: dict) -> dict | None:
+    """The data of a storage invocation's first answer, or None when its answers end without
+    any: what ``StorageInvocation``'s calls take from ``_backwards_invoke`` (their ``for`` loop
+    returns at the first), with the same invoke message, rounds, timeout and errors.
+
+    The SDK reaches that answer through three generators (its dispatch, the routed invoke and
+    ``_line_converter_wrapper``), a ``SessionMessage`` model for the invoke and a
+    ``BackwardsInvocationResponseEvent`` model for each answer; here the invoke is the same
+    dict and an answer of the daemon's plain shape is read as it is (any other shape through
+    the SDK's model, which raises what it raises)."""
+    session = invocation.session
+    if not session:
+        msg = "current tool runtime does not support backwards invoke"
+        raise Exception(msg)  # noqa: TRY002 - as the SDK raises it
+    request_id = invocation._generate_backwards_request_id()
+    routes = routes_of(session.reader)
+    inbox = routes[request_id] = Inbox()
+    try:
+        session.writer.session_message(
+            session_id=session.session_id,
+            data={
+                "type": "invoke",
+                "data": {"type": "storage", "backwards_request_id": request_id, "request": request},
+            },
+        )
+        rounds = 0
+        limit = session.max_invocation_timeout
+        for chunk in inbox.read(timeout_for_round=1):
+            if chunk is None:
+                rounds += 1
+                if rounds >= limit:
+                    msg = f"invocation exited without response after {limit} seconds"
+                    raise Exception(msg)  # noqa: TRY002 - as the SDK raises it
+                continue
+            event, message, data = _answer_of(chunk.data)
+            if event == "end":
+                return None
+            if event == "error":
+                raise Exception(message)  # noqa: TRY002 - as the SDK raises it
+            return data
+        return None  # unreachable: the inbox's rounds never end
+    finally:
+        routes.pop(request_id, None)
+
+
+def _answer_of(fields: Any) -> tuple[str, str, dict | None]:
+    """An answer's event, message and data, as ``BackwardsInvocationResponseEvent`` reads them."""
+    if (
+        type(fields) is dict
+        and type(fields.get("backwards_request_id")) is str
+        and fields.get("event") in _ANSWER_EVENTS
+        and type(fields.get("message")) is str
+        and "data" in fields
+        and (fields["data"] is None or type(fields["data"]) is dict)
+    ):
+        return fields["event"], fields["message"], fields["data"]
+    event = _storage["Event"](**fields)  # anything else: the SDK's model decides (or raises)
+    return event.event.value, event.message, event.data
+
+
+def _error(message: str) -> Exception:
+    return _storage["StorageInvocationError"](message)
+
+
+def direct_get(self: Any, key: str) -> bytes:
+    """``StorageInvocation.get``, its answer taken by :func:`first_answer`."""
+    if not _direct(self):
+        return _storage["get"](self, key)
+    data = first_answer(self, {"opt": "get", "key": key})
+    if data is None:
+        raise _error("no data found")
+    return binascii.unhexlify(data["data"])
+
+
+def direct_set(self: Any, key: str, val: bytes) -> None:
+    """``StorageInvocation.set``, its answer taken by :func:`first_answer`."""
+    if not _direct(self):
+        return _storage["set"](self, key, val)
+    data = first_answer(self, {"opt": "set", "key": key, "value": binascii.hexlify(val).decode()})
+    if data is None:  # unlike the other three calls, the SDK's returns quietly then
+        return None
+    if data["data"] != "ok":
+        raise _error(f"unexpected data: {data['data']}")
+    return None
+
+
+def direct_delete(self: Any, key: str) -> None:
+    """``StorageInvocation.delete``, its answer taken by :func:`first_answer`."""
+    if not _direct(self):
+        return _storage["delete"](self, key)
+    data = first_answer(self, {"opt": "del", "key": key})
+    if data is None:
+        raise _error("no data found")
+    if data["data"] != "ok":
+        raise _error(f"unexpected data: {data['data']}")
+    return None
+
+
+def direct_exist(self: Any, key: str) -> bool:
+    """``StorageInvocation.exist``, its answer taken by :func:`first_answer`."""
+    if not _direct(self):
+        return _storage["exist"](self, key)
+    data = first_answer(self, {"opt": "exist", "key": key})
+    if data is None:
+        raise _error("no data found")
+    return data["data"]
+
+
+def _direct(invocation: Any) -> bool:
+    """Whether the invocation would take the routed full-duplex path (stdio, remote debug)."""
+    session = invocation.session
+    return not session or session.install_method in _storage["full_duplex"]
+
+
+def _install_direct_storage(version: str | None = None) -> bool:
+    if _routing.get("original_invoke") is None:  # the answers must come by request id
+        return False
+    modules = _verified_modules(version, STORAGE_MODULE, RUNTIME_MODULE)
+    if modules is None:
+        return False
+    storage_module, runtime = modules
+    calls = storage_module.StorageInvocation
+    if calls.get is direct_get:
+        return True
+    invocation = runtime.BackwardsInvocation
+    functions = {
+        "StorageInvocation.get": calls.get,
+        "StorageInvocation.set": calls.set,
+        "StorageInvocation.delete": calls.delete,
+        "StorageInvocation.exist": calls.exist,
+        "BackwardsInvocation._backwards_invoke": invocation._backwards_invoke,
+        "BackwardsInvocation._line_converter_wrapper": invocation._line_converter_wrapper,
+        "BackwardsInvocationResponseEvent": runtime.BackwardsInvocationResponseEvent,
+    }
+    if not sources_match(STORAGE_SOURCES, functions):
+        return False
+    _storage.update(
+        get=calls.get, set=calls.set, delete=calls.delete, exist=calls.exist,
+        Event=runtime.BackwardsInvocationResponseEvent,
+        StorageInvocationError=storage_module.StorageInvocationError,
+        full_duplex=runtime.FULL_DUPLEX_INSTALL_METHODS,
+    )  # fmt: skip
+    calls.get, calls.set, calls.delete, calls.exist = (
+        direct_get, direct_set, direct_delete, direct_exist
+    )  # fmt: skip
     return True

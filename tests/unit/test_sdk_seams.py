@@ -64,6 +64,7 @@ def test_install_is_idempotent_and_every_seam_is_active():
         "one_write_per_message": True,
         "invocations_on_first_use": True,
         "answers_by_request_id": True,
+        "direct_storage_calls": True,
     }
     wrapped = PluginExecutor.invoke_endpoint
     assert sdk.install()["unparseable_requests"]
@@ -607,3 +608,125 @@ def test_other_sdk_sources_keep_the_sdks_dispatch(monkeypatch):
     assert sdk._install_routed_answers("0.11.0") is False
     assert RequestReader._process_line is original_line
     assert BackwardsInvocation._full_duplex_backwards_invoke is original_invoke
+
+
+# -- storage calls without the generator layers -------------------------------------------------
+
+
+class _Text(ResponseWriter):
+    """Keeps every write as it was made."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, data: str) -> None:
+        self.text += data
+
+    def done(self) -> None:
+        pass
+
+
+def _storage_call(call: Any, op: str, args: tuple, answers: list[dict], **session: Any) -> tuple:
+    """What ``call`` (a ``StorageInvocation`` method) returns or raises once the invoke it writes
+    gets ``answers``, and the text it wrote; its request id is fixed, so texts compare."""
+    from dify_plugin.config.config import InstallMethod
+    from dify_plugin.invocations.storage import StorageInvocation
+
+    reader, writer = _Lines(), _Text()
+    invocation = StorageInvocation(
+        Session(
+            session_id="s",
+            executor=None,
+            reader=reader,
+            writer=writer,
+            install_method=InstallMethod.Local,
+            **session,
+        )
+    )
+    invocation._generate_backwards_request_id = lambda: "f" * 32  # type: ignore[method-assign]
+    running = gevent.spawn(call, invocation, *args)
+    gevent.sleep(0)  # the invoke is written and its inbox registered
+    for fields in answers:
+        reader.answer("f" * 32, **fields)
+    with gevent.Timeout(10):
+        try:
+            outcome: tuple = ("returned", running.get())
+        except Exception as exc:  # compared with what the SDK raises
+            outcome = ("raised", type(exc), str(exc))
+    assert not sdk.waits_for_answer(reader, "f" * 32)  # the route ends with the call
+    return outcome, writer.text
+
+
+END = {"event": "end", "data": None}
+STORAGE_CASES = [
+    ("get", ("k",), [{"data": {"data": "6869"}}, END]),
+    ("get", ("k",), [END]),  # the daemon's answer for a missing key
+    ("get", ("k",), [{"event": "error", "message": "storage is full", "data": None}]),
+    ("get", ("k",), [{"data": None}]),
+    ("get", ("k",), [{"data": {"data": "6869"}, "extra": 1}]),  # extra fields: as the model
+    ("get", ("k",), [{"event": "bogus", "data": None}]),  # the SDK's model refuses these
+    ("get", ("k",), [{"data": "not a dict"}]),
+    ("get", ("k",), [{"backwards_request_id": "f" * 32, "event": "response", "data": {}}]),
+    ("get", ("k",), [{"data": {"data": "zz"}}]),  # not hex: binascii's error
+    ("set", ("k", b"\x00v\xff"), [{"data": {"data": "ok"}}, END]),
+    ("set", ("k", b"v"), [{"data": {"data": "refused"}}]),
+    ("set", ("k", b"v"), [END]),
+    ("delete", ("k",), [{"data": {"data": "ok"}}]),
+    ("delete", ("k",), [{"data": {"data": "gone?"}}]),
+    ("exist", ("k",), [{"data": {"data": True}}]),
+    ("exist", ("k",), [{"data": {"data": False}}]),
+    ("exist", ("k",), [{"event": "error", "message": "no tenant", "data": None}]),
+]
+
+
+@pytest.mark.parametrize(("op", "args", "answers"), STORAGE_CASES)
+def test_a_direct_storage_call_writes_returns_and_raises_what_the_sdk_does(op, args, answers):
+    from dify_plugin.invocations.storage import StorageInvocation
+
+    sdk.install()
+    assert getattr(StorageInvocation, op) is getattr(sdk, f"direct_{op}")
+    ours = _storage_call(getattr(StorageInvocation, op), op, args, answers)
+    theirs = _storage_call(sdk._storage[op], op, args, answers)
+    assert ours == theirs
+    written = json.loads(ours[1])
+    assert written["data"]["data"]["type"] == "storage"
+
+
+def test_a_silent_daemon_times_a_direct_storage_call_out_as_the_sdk_does():
+    from dify_plugin.invocations.storage import StorageInvocation
+
+    sdk.install()
+    ours = _storage_call(StorageInvocation.get, "get", ("k",), [], max_invocation_timeout=1)
+    theirs = _storage_call(sdk._storage["get"], "get", ("k",), [], max_invocation_timeout=1)
+    assert ours == theirs
+    assert ours[0] == ("raised", Exception, "invocation exited without response after 1 seconds")
+
+
+def test_a_storage_call_outside_full_duplex_keeps_the_sdks_path(monkeypatch):
+    from dify_plugin.config.config import InstallMethod
+    from dify_plugin.invocations.storage import StorageInvocation
+
+    sdk.install()
+    calls = []
+    monkeypatch.setitem(sdk._storage, "get", lambda self, key: calls.append(key) or b"sdk")
+    session = Session(session_id="s", executor=None, reader=_Lines(), writer=_Text(),
+                      install_method=InstallMethod.Serverless)  # fmt: skip
+    assert StorageInvocation(session).get("k") == b"sdk" and calls == ["k"]
+
+
+def test_other_sdk_sources_keep_the_sdks_storage_calls(monkeypatch):
+    from dify_plugin.invocations.storage import StorageInvocation
+
+    sdk.install()
+    originals = {op: sdk._storage[op] for op in ("get", "set", "delete", "exist")}
+    for op, function in originals.items():
+        monkeypatch.setattr(StorageInvocation, op, function)
+    monkeypatch.setitem(sdk.STORAGE_SOURCES, "BackwardsInvocationResponseEvent", "another")
+    assert sdk._install_direct_storage() is False
+    assert sdk._install_direct_storage("0.11.0") is False
+    routing = {k: v for k, v in sdk._routing.items() if k != "original_invoke"}
+    monkeypatch.setattr(sdk, "_routing", routing)  # answers not routed: nothing to wait on
+    monkeypatch.setitem(sdk.STORAGE_SOURCES, "BackwardsInvocationResponseEvent",
+                        sdk.source_digest(runtime.BackwardsInvocationResponseEvent))  # fmt: skip
+    assert sdk._install_direct_storage() is False
+    assert {op: getattr(StorageInvocation, op) for op in originals} == originals
