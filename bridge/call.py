@@ -22,7 +22,7 @@ from werkzeug.datastructures import ImmutableMultiDict
 
 from bridge.app.gateway import AppGateway
 from bridge.config.auth import HeaderMap, authenticate
-from bridge.config.settings import Settings, parse_settings
+from bridge.config.settings import Settings, parse_settings_and_text
 from bridge.storage.conversations import Conversations
 from bridge.storage.records import Records
 
@@ -33,6 +33,7 @@ _NO_ARGS: ImmutableMultiDict[str, str] = ImmutableMultiDict()
 class Call:
     settings: Settings
     raw_settings: Mapping[str, Any]
+    settings_text: str | None  # the raw settings' JSON text (None: not plain JSON values)
     endpoint_id: str
     method: str
     path: str
@@ -42,9 +43,11 @@ class Call:
 
     @classmethod
     def from_request(cls, request: Request, settings: Mapping, session: Any) -> Call:
+        parsed, text = parse_settings_and_text(settings)
         return cls(
-            settings=parse_settings(settings),
+            settings=parsed,
             raw_settings=settings,
+            settings_text=text,
             endpoint_id=session.endpoint_id or "",
             method=request.method,
             path=request.path,

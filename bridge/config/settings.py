@@ -235,8 +235,14 @@ def parse_settings(raw: Mapping | None) -> Settings:
     parsed once (keyed by their JSON text, the least recently used of
     :data:`PARSED_SETTINGS_KEPT` forgotten first) — :class:`Settings` is immutable, so every
     request of the endpoint shares one. Anything else is parsed every time."""
+    return parse_settings_and_text(raw)[0]
+
+
+def parse_settings_and_text(raw: Mapping | None) -> tuple[Settings, str | None]:
+    """:func:`parse_settings`, and the JSON text it recognised the settings by (None when
+    they are not plain JSON values): what else is cached by the settings can use it."""
     key = _settings_key(raw)
-    return _parse(raw) if key is None else _parsed(key)
+    return (_parse(raw) if key is None else _parsed(key)), key
 
 
 @functools.lru_cache(maxsize=PARSED_SETTINGS_KEPT)

@@ -554,7 +554,7 @@ def page(call: Call) -> Response:
             )
     base = endpoint_base_url(call.headers, "/")
     key = _page_key(
-        call.raw_settings,
+        call.settings_text,
         base=base,
         authenticated=authenticated,
         mode=mode,
@@ -609,7 +609,7 @@ PAGES = _Pages(capacity=16)
 
 
 def _page_key(
-    raw_settings: Mapping[str, Any],
+    settings_text: str | None,
     *,
     base: str | None,
     authenticated: bool,
@@ -617,10 +617,8 @@ def _page_key(
     parameters_body: bytes,
     notices: list[str],
 ) -> tuple[object, ...] | None:
-    """The input form enters as the JSON the gateway encoded once; the settings as JSON text
-    (``json.dumps``'s own defaults: its C encoder)."""
-    try:
-        settings = json.dumps(raw_settings)
-    except (TypeError, ValueError, RecursionError):  # not plain JSON: built every time
+    """The input form enters as the JSON the gateway encoded once; the settings as the JSON
+    text they were parsed by (:attr:`bridge.call.Call.settings_text`)."""
+    if settings_text is None:  # not plain JSON: built every time
         return None
-    return (settings, base, authenticated, mode, parameters_body, tuple(notices))
+    return (settings_text, base, authenticated, mode, parameters_body, tuple(notices))
