@@ -60,6 +60,7 @@ the same answers). Outside stdio and remote debugging the SDK's calls run as the
 from __future__ import annotations
 
 import binascii
+import collections
 import functools
 import hashlib
 import importlib
@@ -68,7 +69,6 @@ import inspect
 import json
 import logging
 import os
-import queue
 import stat
 import sys
 import textwrap
@@ -76,9 +76,9 @@ from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import gevent
-import gevent.queue
 from gevent import monkey
 from gevent import os as gevent_os
+from gevent.hub import Waiter
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import PydanticSerializationError, to_json
 
@@ -508,25 +508,43 @@ _routing: dict[str, Any] = {}  # the answer event and the two SDK functions repl
 
 
 class Inbox:
-    """One invocation's answers: ``FilterReader``'s ``write`` and ``read``, on a gevent queue."""
+    """One invocation's answers: ``FilterReader``'s ``write`` and ``read``, for greenlets of one
+    hub (the reader's and the invocation's).
 
-    __slots__ = ("_queue",)
+    A ``gevent.queue.Queue`` read with a timeout builds a ``Timeout`` for every wait (and the
+    queue one per invocation): ~50 µs of the ~75 a wait and its wake-up took with it
+    (``docs/performance.md``). Here an answer waits in a deque, and a waiting read is woken
+    from the hub — by the answer, as a queue's getter is, or by a timer at the round's end."""
+
+    __slots__ = ("_items", "_waiter")
 
     def __init__(self) -> None:
-        self._queue: gevent.queue.Queue[Any] = gevent.queue.Queue()
+        self._items: collections.deque[Any] = collections.deque()
+        self._waiter: Waiter | None = None
 
     def write(self, data: Any) -> None:
-        self._queue.put(data)
+        self._items.append(data)
+        waiter = self._waiter
+        if waiter is not None:  # a read waits: wake it from the hub once this greenlet yields
+            self._waiter = None
+            waiter.hub.loop.run_callback(waiter.switch, None)
 
     def read(self, timeout_for_round: float) -> Iterator[Any]:
         """Each answer as it comes, and None for each round of ``timeout_for_round`` seconds
         without one (the SDK's wrapper counts those against its timeout)."""
-        get = self._queue.get
+        items = self._items
         while True:
-            try:
-                yield get(timeout=timeout_for_round)
-            except queue.Empty:
-                yield None
+            if not items:
+                waiter: Waiter = Waiter()
+                self._waiter = waiter
+                timer = waiter.hub.loop.timer(timeout_for_round)
+                timer.start(waiter.switch, None)
+                try:
+                    waiter.get()
+                finally:
+                    timer.close()
+                    self._waiter = None
+            yield items.popleft() if items else None
 
 
 def routes_of(reader: Any) -> dict[str, Inbox]:
@@ -587,7 +605,7 @@ def waits_for_answer(reader: Any, request_id: str) -> bool:
 
 
 def _install_routed_answers(version: str | None = None) -> bool:
-    if not monkey.is_module_patched("threading"):  # the inbox is a gevent queue
+    if not monkey.is_module_patched("threading"):  # the inbox waits on the hub
         return False
     modules = _verified_modules(
         version, READER_MODULE, FILTER_READER_MODULE, RUNTIME_MODULE, IO_MODULE, IO_SERVER_MODULE

@@ -593,8 +593,42 @@ def test_an_inbox_reports_each_silent_round():
     inbox = sdk.Inbox()
     rounds = inbox.read(timeout_for_round=0.001)
     assert next(rounds) is None  # nothing came within the round: the SDK's wrapper counts it
+    assert next(rounds) is None
     inbox.write("answer")
     assert next(rounds) == "answer"
+
+
+def test_an_answer_wakes_a_waiting_read_before_its_round_ends():
+    inbox = sdk.Inbox()
+    rounds = inbox.read(timeout_for_round=3600)
+    waiting = gevent.spawn(next, rounds)
+    gevent.sleep(0)  # the read waits
+    inbox.write("first")
+    inbox.write("second")  # one wake-up for both
+    with gevent.Timeout(10):
+        assert waiting.get() == "first"
+    assert next(rounds) == "second"  # already there: no wait
+
+
+def test_answers_written_before_the_read_come_in_order_without_a_wait():
+    inbox = sdk.Inbox()
+    for answer in ("a", "b", "c"):
+        inbox.write(answer)
+    rounds = inbox.read(timeout_for_round=3600)
+    with gevent.Timeout(10):
+        assert [next(rounds) for _ in range(3)] == ["a", "b", "c"]
+
+
+def test_a_read_killed_while_waiting_leaves_the_inbox_usable():
+    inbox = sdk.Inbox()
+    rounds = inbox.read(timeout_for_round=3600)  # held, as the SDK's wrapper holds it
+    waiting = gevent.spawn(next, rounds)
+    gevent.sleep(0)
+    waiting.kill()  # as a session's end kills its request
+    inbox.write("late")  # wakes nothing, fails nothing
+    gevent.sleep(0)
+    with gevent.Timeout(10):
+        assert next(inbox.read(timeout_for_round=3600)) == "late"
 
 
 def test_other_sdk_sources_keep_the_sdks_dispatch(monkeypatch):
