@@ -729,44 +729,45 @@ def direct_get(self: Any, key: str) -> bytes:
     """``StorageInvocation.get``, its answer taken by :func:`first_answer`."""
     if not _direct(self):
         return _storage["get"](self, key)
-    data = first_answer(self, {"opt": "get", "key": key})
-    if data is None:
-        raise _error("no data found")
-    return binascii.unhexlify(data["data"])
+    return binascii.unhexlify(_found(first_answer(self, {"opt": "get", "key": key})))
 
 
 def direct_set(self: Any, key: str, val: bytes) -> None:
     """``StorageInvocation.set``, its answer taken by :func:`first_answer`."""
     if not _direct(self):
         return _storage["set"](self, key, val)
-    data = first_answer(self, {"opt": "set", "key": key, "value": binascii.hexlify(val).decode()})
-    if data is None:  # unlike the other three calls, the SDK's returns quietly then
-        return None
-    if data["data"] != "ok":
-        raise _error(f"unexpected data: {data['data']}")
-    return None
+    request = {"opt": "set", "key": key, "value": binascii.hexlify(val).decode()}
+    return _expect_ok(first_answer(self, request), quiet_without_data=True)
 
 
 def direct_delete(self: Any, key: str) -> None:
     """``StorageInvocation.delete``, its answer taken by :func:`first_answer`."""
     if not _direct(self):
         return _storage["delete"](self, key)
-    data = first_answer(self, {"opt": "del", "key": key})
+    return _expect_ok(first_answer(self, {"opt": "del", "key": key}), quiet_without_data=False)
+
+
+def _found(data: dict | None) -> Any:
+    """An answer's ``data`` field, or the SDK's error for answers that ended without data."""
     if data is None:
         raise _error("no data found")
-    if data["data"] != "ok":
-        raise _error(f"unexpected data: {data['data']}")
-    return None
+    return data["data"]
+
+
+def _expect_ok(data: dict | None, *, quiet_without_data: bool) -> None:
+    """What ``set`` and ``delete`` make of their answer: ``ok``, or the SDK's errors (its
+    ``set`` returns quietly when the answers end without data, its ``delete`` raises)."""
+    if data is None and quiet_without_data:
+        return
+    if (value := _found(data)) != "ok":
+        raise _error(f"unexpected data: {value}")
 
 
 def direct_exist(self: Any, key: str) -> bool:
     """``StorageInvocation.exist``, its answer taken by :func:`first_answer`."""
     if not _direct(self):
         return _storage["exist"](self, key)
-    data = first_answer(self, {"opt": "exist", "key": key})
-    if data is None:
-        raise _error("no data found")
-    return data["data"]
+    return _found(first_answer(self, {"opt": "exist", "key": key}))
 
 
 def _direct(invocation: Any) -> bool:
