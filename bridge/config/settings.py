@@ -87,10 +87,14 @@ class Settings:
         return self.run_mode == "deferred"
 
     def problem(self, name: str) -> Problem | None:
+        if not self.problems:  # the usual case: asked for several times per request
+            return None
         return next((p for p in self.problems if p.name == name), None)
 
     def require(self, *names: str) -> None:
         """Raise a :class:`BridgeError` naming the first of ``names`` that is unusable."""
+        if not self.problems:
+            return
         for name in names:
             found = self.problem(name)
             if found is not None:
