@@ -564,13 +564,8 @@ def routed_backwards_invoke(
 ) -> Generator[Any, None, None]:
     """``BackwardsInvocation._full_duplex_backwards_invoke``: the same invoke message and the
     SDK's own answer handling, the answers taken from an inbox registered before the write."""
-    session = self.session
-    if not session:
-        msg = "current tool runtime does not support backwards invoke"
-        raise Exception(msg)  # noqa: TRY002 - as the SDK raises it
-    routes = routes_of(session.reader)
-    inbox = routes[backwards_request_id] = Inbox()
-    try:
+    session = _session_of(self)
+    with _Route(session, backwards_request_id) as inbox:
         session.writer.session_message(
             session_id=session.session_id,
             data=session.writer.stream_invoke_object(
@@ -582,8 +577,33 @@ def routed_backwards_invoke(
             ),
         )
         yield from self._line_converter_wrapper(inbox.read(timeout_for_round=1), data_type)
-    finally:
-        routes.pop(backwards_request_id, None)
+
+
+def _session_of(invocation: Any) -> Any:
+    """The invocation's session, or the SDK's error for an invocation without one."""
+    session = invocation.session
+    if not session:
+        msg = "current tool runtime does not support backwards invoke"
+        raise Exception(msg)  # noqa: TRY002 - as the SDK raises it
+    return session
+
+
+class _Route:
+    """An inbox registered under a request id on the session's reader before the invoke is
+    written, and unregistered when the invocation is done with it."""
+
+    __slots__ = ("_request_id", "_routes", "inbox")
+
+    def __init__(self, session: Any, request_id: str) -> None:
+        self._routes = routes_of(session.reader)
+        self._request_id = request_id
+        self.inbox = self._routes[request_id] = Inbox()
+
+    def __enter__(self) -> Inbox:
+        return self.inbox
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._routes.pop(self._request_id, None)
 
 
 def routed_process_line(self: Any, data: Any) -> None:
@@ -641,12 +661,12 @@ STORAGE_MODULE = "dify_plugin.invocations.storage"
 # the SHA-256 of the dedented source, in dify_plugin 0.10.2, of what the direct calls stand in
 # for: the four storage calls, the dispatch they go through and the answer handling after it
 STORAGE_SOURCES = {
-    "StorageInvocation.get": ("f8eee226ebb70236329a7b77d1ce4f07cb53fe69abe56e4c1349ccaa58b252ad"),
-    "StorageInvocation.set": ("d007abd7db1d6e16586ffef6d1733c2cd19ac3d6b954ff04d6934608123b3968"),
+    "StorageInvocation.get": "f8eee226ebb70236329a7b77d1ce4f07cb53fe69abe56e4c1349ccaa58b252ad",
+    "StorageInvocation.set": "d007abd7db1d6e16586ffef6d1733c2cd19ac3d6b954ff04d6934608123b3968",
     "StorageInvocation.delete": (
         "6bcf34609eb94bc21deba9fbc24b802c4927733a622a469f526344478375075c"
     ),
-    "StorageInvocation.exist": ("d30357a47d2c5f8b11e62083e19d263f330322dd49a71ec0f9169d482e4abce4"),
+    "StorageInvocation.exist": "d30357a47d2c5f8b11e62083e19d263f330322dd49a71ec0f9169d482e4abce4",
     "BackwardsInvocation._backwards_invoke": (
         "618c446b873fe4d7971356d8166db5b6b4b2907449ae950a7968caa819712dab"
     ),
@@ -671,14 +691,9 @@ def first_answer(invocation: Any, request: dict) -> dict | None:
     ``BackwardsInvocationResponseEvent`` model for each answer; here the invoke is the same
     dict and an answer of the daemon's plain shape is read as it is (any other shape through
     the SDK's model, which raises what it raises)."""
-    session = invocation.session
-    if not session:
-        msg = "current tool runtime does not support backwards invoke"
-        raise Exception(msg)  # noqa: TRY002 - as the SDK raises it
+    session = _session_of(invocation)
     request_id = invocation._generate_backwards_request_id()
-    routes = routes_of(session.reader)
-    inbox = routes[request_id] = Inbox()
-    try:
+    with _Route(session, request_id) as inbox:
         session.writer.session_message(
             session_id=session.session_id,
             data={
@@ -701,9 +716,7 @@ def first_answer(invocation: Any, request: dict) -> dict | None:
             if event == "error":
                 raise Exception(message)  # noqa: TRY002 - as the SDK raises it
             return data
-        return None  # unreachable: the inbox's rounds never end
-    finally:
-        routes.pop(request_id, None)
+    return None  # unreachable: the inbox's rounds never end
 
 
 def _answer_of(fields: Any) -> tuple[str, str, dict | None]:
