@@ -81,6 +81,9 @@ from gevent import os as gevent_os
 from gevent.hub import Waiter
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import PydanticSerializationError, to_json
+from werkzeug import Request
+
+from bridge.transport.request_head import environ_of
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +132,7 @@ def install() -> dict[str, bool]:
     """Install every seam whose preconditions hold; which ones are active, by name."""
     if not _installed:
         _installed["unparseable_requests"] = _install_request_seam()
+        _installed["plain_request_heads"] = _install_plain_heads()
         _installed["cached_type_adapter"] = _install_type_adapter()
         _installed["cooperative_stdin"] = _install_stdin_reader()
         _installed["one_write_per_message"] = _install_one_write()
@@ -230,6 +234,54 @@ def _install_request_seam(module_name: str = EXECUTOR_MODULE) -> bool:
         return True
     module.deserialize_request = _marking(parse)  # type: ignore[attr-defined]
     executor.invoke_endpoint = _answering(invoke)  # type: ignore[union-attr]
+    return True
+
+
+# -- plain request heads without h11 ------------------------------------------------------
+
+# what bridge.transport.request_head reproduces: 0.10.2's deserialize_request over h11 0.16
+PARSER_SOURCE = "8fda2fe3cfd08d6622bba84bede528776c6588779673193f59b5b2a9e9276de3"
+VERIFIED_H11 = "0.16.0"
+
+
+def plain_heads_verified(parse: Any, version: str | None = None) -> bool:
+    """Whether :func:`bridge.transport.request_head.environ_of` builds what ``parse`` does:
+    the SDK and h11 it was verified on, and the SDK's parser unchanged."""
+    try:
+        h11_version = importlib.metadata.version("h11")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return (
+        (version or sdk_version()) == VERIFIED_SDK
+        and h11_version == VERIFIED_H11
+        and source_digest(parse) == PARSER_SOURCE
+    )
+
+
+def _plain_heads_first(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    """``deserialize_request``: a plain head without h11, anything else by ``parse``."""
+
+    @functools.wraps(parse)
+    def deserialize_request(raw_data: bytes) -> Any:
+        environ = environ_of(raw_data)
+        return parse(raw_data) if environ is None else Request(environ)
+
+    deserialize_request.__bridge_plain_heads__ = True  # type: ignore[attr-defined]
+    return deserialize_request
+
+
+def _install_plain_heads(version: str | None = None, module_name: str = EXECUTOR_MODULE) -> bool:
+    """Put :func:`_plain_heads_first` before the executor's (marked) ``deserialize_request``."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return False
+    parse = getattr(module, "deserialize_request", None)
+    if getattr(parse, "__bridge_plain_heads__", False):
+        return True
+    if not callable(parse) or not plain_heads_verified(inspect.unwrap(parse), version):
+        return False
+    module.deserialize_request = _plain_heads_first(parse)  # type: ignore[attr-defined]
     return True
 
 

@@ -59,6 +59,7 @@ def test_the_sdk_is_the_version_the_seams_were_verified_on():
 def test_install_is_idempotent_and_every_seam_is_active():
     assert sdk.install() == {
         "unparseable_requests": True,
+        "plain_request_heads": True,
         "cached_type_adapter": True,
         "cooperative_stdin": True,
         "one_write_per_message": True,
