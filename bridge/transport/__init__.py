@@ -1,6 +1,7 @@
 """Transport: HTTP as the daemon carries it, in (bodies, routes) and out (responses, SSE).
 
 Request side
+- ``request_head`` the daemon's raw request → the SDK's WSGI environ, without h11 (plain heads)
 - ``body``         request bodies: JSON and text within the bounds of docs/limits.md (413/415/400)
 - ``cpu``          CPU-heavy steps (large bodies, mappings) in native threads, off the event loop
 - ``routes``       the catalogue of routes; ``fallback`` answers what no route claims
@@ -13,9 +14,10 @@ Response side
 - ``encoding``     gzip for kept bodies (the diagnostics page), when the client accepts it
 - ``sse``          Server-Sent Events framing and keep-alives
 - ``lines``        the daemon's 5 MiB line: chunks split, large bodies streamed, 413 invocations
-- ``sdk``          version-checked SDK seams: unparseable requests → 400, one cached TypeAdapter,
-                   stdin read without the threadpool, one write per message, helpers on first
-                   use, answers by request id, storage calls without the generator layers
+- ``sdk``          version-checked SDK seams: unparseable requests → 400, plain heads without
+                   h11, one cached TypeAdapter, stdin read without the threadpool, one write
+                   per message, helpers on first use, answers by request id, storage calls
+                   without the generator layers
 
 Outbound
 - ``outbound``     signed outbound webhooks for the *Send webhook* tool (and reply calls)

@@ -6,16 +6,17 @@ rebuilds it with a percent-encoded target, hands it to a fresh ``h11.Connection`
 and parse, and builds the environ from h11's event. The h11 part is ~60 µs of the ~80–100 µs
 a request costs there (issue 14) — on every request, before any endpoint runs.
 
-:func:`environ_of` builds the same environ for the requests the daemon writes — HTTP/1.1, CRLF
-lines, one ``Host``, at most one ``Content-Length`` (matching the body) and ``Content-Type``,
-no ``Transfer-Encoding``, header names of token characters without ``_`` and printable ASCII
-values — checking each the way h11 0.16 and the SDK check it. Whatever else arrives (an
-``_`` in a name, a duplicate, a folded line, a chunked body, a byte outside printable ASCII,
-a length that does not match…) it declines with ``None``, and the SDK's own parser decides:
-it raises where it raises, and parses what only it parses. So a head is either the SDK's
-result or the SDK's decision; ``tests/unit/test_request_head.py`` compares the two on the
-daemon's requests and on generated ones. The seam is installed only on the SDK and h11
-versions this was verified on (:mod:`bridge.transport.sdk`).
+:func:`environ_of` builds the same environ for the requests the daemon writes (protocol.md
+§4.2) — HTTP/1.1, CRLF lines, one ``Host``, at most one ``Content-Type``, a ``Content-Length``
+matching the body or an empty POST's ``Transfer-Encoding: chunked``, header names of token
+characters without ``_``, values of printable ASCII — checking each the way h11 0.16 and the
+SDK check it. Whatever else arrives (an ``_`` in a name, a duplicate, a folded line, another
+coding, a byte outside printable ASCII, a length that does not match…) it declines with
+``None``, and the SDK's own parser decides: it raises where it raises, and parses what only it
+parses. So a head is either the SDK's result or the SDK's decision;
+``tests/unit/test_request_head.py`` compares the two on the daemon's requests and on generated
+ones. The seam is installed only on the SDK and h11 versions this was verified on
+(:mod:`bridge.transport.sdk`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 MAX_HEAD = 64 * 1024  # longer heads are left to the SDK
-# h11's ``token`` without ``_`` (the SDK refuses it in names); its field value, printable ASCII
+# h11's ``token``; for names without ``_`` (the SDK refuses it); values: printable ASCII
 _METHOD = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 _HEADER_LINE = re.compile(
     rb"([-!#$%&'*+.^`|~0-9a-zA-Z]+):[ \t]*((?:[\x21-\x7e](?:[\x21-\x7e \t]*[\x21-\x7e])?)?)[ \t]*"
@@ -89,7 +90,8 @@ def _request_line(line: bytes) -> tuple[str, str] | None:
 
 def _headers(lines: list[bytes], body_length: int) -> list[tuple[bytes, str]] | None:
     """Lower-cased names and values, or None unless every line is plain: one ``Host``, at most
-    one ``Content-Type`` and one ``Content-Length`` (the body's), no ``Transfer-Encoding``."""
+    one ``Content-Type``, and one ``Content-Length`` (the body's) or ``Transfer-Encoding:
+    chunked`` (left out, as the SDK leaves it out) or neither."""
     headers: list[tuple[bytes, str]] = []
     for line in lines:
         match = _HEADER_LINE.fullmatch(line)
@@ -97,12 +99,15 @@ def _headers(lines: list[bytes], body_length: int) -> list[tuple[bytes, str]] | 
             return None
         headers.append((match[1].lower(), match[2].decode("ascii")))
     names = [name for name, _ in headers]
-    if names.count(b"host") != 1 or b"transfer-encoding" in names:
+    if names.count(b"host") != 1 or names.count(b"content-type") > 1:
         return None
-    if names.count(b"content-type") > 1 or names.count(b"content-length") > 1:
-        return None
-    length = next((value for name, value in headers if name == b"content-length"), None)
-    if length is None:
+    lengths = [value for name, value in headers if name == b"content-length"]
+    codings = [value for name, value in headers if name == b"transfer-encoding"]
+    if codings:  # the daemon's empty POST: the SDK keeps the chunked body as it is
+        if lengths or len(codings) != 1 or codings[0].lower() != "chunked":
+            return None
+        return [header for header in headers if header[0] != b"transfer-encoding"]
+    if not lengths:
         return headers
-    plain = _CONTENT_LENGTH.fullmatch(length) is not None and int(length) == body_length
-    return headers if plain else None
+    plain = len(lengths) == 1 and _CONTENT_LENGTH.fullmatch(lengths[0]) is not None
+    return headers if plain and int(lengths[0]) == body_length else None

@@ -16,6 +16,12 @@ streamed body's status and headers with its first chunk, as one message
 anyway). Both wrappers only surround the SDK's own code, so they hold for any SDK with the
 same two names.
 
+Plain request heads without h11 (issue 14). Where dify_plugin is 0.10.2, h11 is 0.16.0 and
+``deserialize_request`` is the verified source, the heads the daemon writes are parsed by
+:mod:`bridge.transport.request_head` into the same environ, without the fresh
+``h11.Connection`` the SDK builds per request (~60 µs); any other head goes to the SDK's parser,
+marked as above.
+
 One ``TypeAdapter`` (issue 14). dify_plugin 0.10.2's line readers (stdio, TCP, and the HTTP
 backwards-invocation reader) build ``TypeAdapter(dict[str, Any])`` afresh for every line they
 parse — a schema build costing ~15-20x the parse itself. Where the SDK is exactly 0.10.2 and

@@ -48,6 +48,7 @@ def _agrees(raw: bytes) -> dict[str, Any] | None:
     return fast
 
 
+HEAD = b"GET /p HTTP/1.1\r\nHost: h\r\n"
 KEY = {"Authorization": "Bearer k"}
 JSON = {"Content-Type": "application/json", **KEY}
 DAEMON_REQUESTS = [
@@ -65,6 +66,8 @@ DAEMON_REQUESTS = [
     daemon_request_bytes("OPTIONS", "/v1/chat-messages", headers={
         "Origin": "https://app.example", "Access-Control-Request-Method": "POST"}),
     daemon_request_bytes("PUT", "/x", headers={"X-Empty": "", "X-Tabs": "a\tb"}, body=b"\x00\xff"),
+    daemon_request_bytes("POST", "/webhook", headers=KEY),  # empty: Transfer-Encoding: chunked
+    HEAD + b"Transfer-Encoding: CHUNKED\r\n\r\n0\r\n\r\n",
     daemon_request_bytes("GET", "/", host="127.0.0.1:5002"),
     daemon_request_bytes("GET", "/", host="[::1]:8080"),
 ]  # fmt: skip
@@ -79,9 +82,6 @@ def test_every_benchmarked_route_takes_the_plain_path():
     for route in bench.routes():
         if route.prepare is None:
             assert _agrees(route.make(0)) is not None, route.name
-
-
-HEAD = b"GET /p HTTP/1.1\r\nHost: h\r\n"
 
 
 @pytest.mark.parametrize(
@@ -112,8 +112,10 @@ HEAD = b"GET /p HTTP/1.1\r\nHost: h\r\n"
         HEAD + b"Content-Length: +2\r\n\r\nab",
         HEAD + b"Content-Length: " + b"0" * 21 + b"\r\n\r\n",
         HEAD + b"Content-Type: a\r\nContent-Type: b\r\n\r\n",
-        HEAD + b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",  # the daemon's empty POST
         HEAD + b"Transfer-Encoding: gzip\r\n\r\n",
+        HEAD + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+        HEAD + b"Transfer-Encoding: chunked, chunked\r\n\r\n",
+        HEAD + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: a:b\r\n\r\n",  # a port that is not a number
         b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n",
         HEAD + b"X-A: " + b"a" * (64 * 1024) + b"\r\n\r\n",  # over MAX_HEAD
