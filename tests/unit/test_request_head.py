@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from bridge.transport import sdk
 from bridge.transport.request_head import environ_of
+from bridge.transport.sdk import endpoint as sdk_endpoint
 from devkit import bench
 from devkit.wire import daemon_request_bytes
 
@@ -128,7 +129,7 @@ def test_other_heads_are_left_to_the_sdks_parser(raw):
 def test_what_the_sdk_refuses_stays_refused_through_the_seam():
     assert sdk.install()["plain_request_heads"]
     for raw in (HEAD + b"X_A: 1\r\n\r\n", HEAD + b"Content-Length: 3\r\n\r\nab"):
-        with pytest.raises(sdk.UnparseableRequest):
+        with pytest.raises(sdk_endpoint.UnparseableRequest):
             plugin_executor.deserialize_request(raw)
 
 
@@ -152,19 +153,19 @@ def test_the_seam_is_kept_to_the_parser_it_was_verified_on():
     sdk.install()
     original = inspect.unwrap(plugin_executor.deserialize_request)
     assert original is deserialize_request
-    assert sdk.plain_heads_verified(original)
-    assert not sdk.plain_heads_verified(original, "0.11.0")
-    assert not sdk.plain_heads_verified(environ_of)  # another source
-    assert sdk._install_plain_heads("0.11.0", "dify_plugin.core.utils.http_parser") is False
+    assert sdk_endpoint.plain_heads_verified(original)
+    assert not sdk_endpoint.plain_heads_verified(original, "0.11.0")
+    assert not sdk_endpoint.plain_heads_verified(environ_of)  # another source
+    assert sdk_endpoint.install_plain_heads("0.11.0", "dify_plugin.core.utils.http_parser") is False
 
 
 def test_the_h11_it_was_verified_on(monkeypatch):
-    assert sdk.plain_heads_verified(deserialize_request)
+    assert sdk_endpoint.plain_heads_verified(deserialize_request)
     real = importlib.metadata.version
     monkeypatch.setattr(
         importlib.metadata, "version", lambda name: "0.17.0" if name == "h11" else real(name)
     )
-    assert not sdk.plain_heads_verified(deserialize_request)
+    assert not sdk_endpoint.plain_heads_verified(deserialize_request)
 
 
 # -- generated heads --------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """bridge.transport.sdk: each seam pinned to the SDK code it was verified against.
 
 These tests fail loudly when dify_plugin changes under the seams: re-read the SDK code
-named in each test, adapt bridge/transport/sdk.py (or drop a seam the SDK no longer needs), then
+named in each test, adapt bridge/transport/sdk/ (or drop a seam the SDK no longer needs), then
 update ``VERIFIED_SDK``. At run time a changed SDK only loses the seam (its own behaviour).
 """
 
@@ -31,6 +31,14 @@ from dify_plugin.core.server.stdio.response_writer import StdioResponseWriter
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from bridge.transport import sdk
+from bridge.transport.sdk import answers as sdk_answers
+from bridge.transport.sdk import endpoint as sdk_endpoint
+from bridge.transport.sdk import sessions as sdk_sessions
+from bridge.transport.sdk import stdin as sdk_stdin
+from bridge.transport.sdk import storage as sdk_storage
+from bridge.transport.sdk import type_adapter as sdk_type_adapter
+from bridge.transport.sdk import verify as sdk_verify
+from bridge.transport.sdk import writer as sdk_writer
 from devkit.wire import daemon_request_bytes
 
 PER_LINE_CALL = "TypeAdapter(dict[str, Any]).validate_json(line)"
@@ -51,8 +59,8 @@ INVOKE = {
 
 
 def test_the_sdk_is_the_version_the_seams_were_verified_on():
-    assert sdk.sdk_version() == sdk.VERIFIED_SDK, (
-        "dify_plugin changed: re-verify every seam in bridge/transport/sdk.py against it"
+    assert sdk_verify.sdk_version() == sdk_verify.VERIFIED_SDK, (
+        "dify_plugin changed: re-verify every seam in bridge/transport/sdk/ against it"
     )
 
 
@@ -94,25 +102,26 @@ def test_parse_failures_stay_value_errors_for_the_sdks_other_callers():
     sdk.install()
     with pytest.raises(ValueError, match="ValueError") as raised:
         plugin_executor.deserialize_request(b"GET / HTTP/1.1\r\nHost: a:b\r\n\r\n")
-    assert isinstance(raised.value, sdk.UnparseableRequest)
+    assert isinstance(raised.value, sdk_endpoint.UnparseableRequest)
     assert "Port could not be cast" in str(raised.value.__cause__)
 
 
-@pytest.mark.parametrize("module_name", sdk.LINE_READER_MODULES)
+@pytest.mark.parametrize("module_name", sdk_type_adapter.LINE_READER_MODULES)
 def test_each_line_reader_builds_a_type_adapter_per_line(module_name):
     """The premise of the TypeAdapter seam: the call, as written in 0.10.2, per line."""
     module = importlib.import_module(module_name)
     assert inspect.getsource(module).count(PER_LINE_CALL) == 1
     sdk.install()
-    assert module.TypeAdapter is sdk.cached_type_adapter
+    assert module.TypeAdapter is sdk_type_adapter.cached_type_adapter
 
 
 def test_the_cached_adapter_validates_exactly_like_a_fresh_one():
-    assert sdk.cached_type_adapter(dict[str, Any]) is sdk.cached_type_adapter(dict[str, Any])
-    other = sdk.cached_type_adapter(list[int])
+    build = sdk_type_adapter.cached_type_adapter
+    assert build(dict[str, Any]) is build(dict[str, Any])
+    other = sdk_type_adapter.cached_type_adapter(list[int])
     assert isinstance(other, TypeAdapter) and other.validate_json("[1]") == [1]
     fresh = TypeAdapter(dict[str, Any])
-    cached = sdk.cached_type_adapter(dict[str, Any])
+    cached = sdk_type_adapter.cached_type_adapter(dict[str, Any])
     line = b'{"session_id":"s","event":"request","data":{"a":[1,2.5,null,"\\u00e9"]}}'
     assert cached.validate_json(line) == fresh.validate_json(line)
     for bad in (b"[1]", b"{", b'"x"'):
@@ -137,11 +146,11 @@ def test_the_stdio_reader_still_parses_lines_through_the_seam():
 
 
 def test_other_sdk_versions_keep_their_own_code():
-    assert sdk._install_type_adapter("0.11.0") is False
-    assert sdk._install_request_seam("dify_plugin.core.utils.http_parser") is False
-    assert sdk._install_stdin_reader("0.11.0") is False
-    assert sdk._install_one_write("0.11.0") is False
-    assert sdk._install_lazy_invocations("0.11.0") is False
+    assert sdk_type_adapter.install_type_adapter("0.11.0") is False
+    assert sdk_endpoint.install_request_seam("dify_plugin.core.utils.http_parser") is False
+    assert sdk_stdin.install_stdin_reader("0.11.0") is False
+    assert sdk_writer.install_one_write("0.11.0") is False
+    assert sdk_sessions.install_lazy_invocations("0.11.0") is False
 
 
 # -- stdin without the threadpool ---------------------------------------------------------
@@ -154,19 +163,19 @@ def test_the_stdio_reader_reads_stdin_through_the_threadpool():
     assert "data = self._read_async()" in original
     assert "if not data:\n                continue" in original
     sdk.install()
-    assert StdioRequestReader._read_async is sdk.cooperative_read
-    module = importlib.import_module(sdk.STDIO_READER_MODULE)
-    assert inspect.getsource(module).count(sdk.STDIO_READ_CALL) == 1
+    assert StdioRequestReader._read_async is sdk_stdin.cooperative_read
+    module = importlib.import_module(sdk_stdin.STDIO_READER_MODULE)
+    assert inspect.getsource(module).count(sdk_stdin.STDIO_READ_CALL) == 1
 
 
 @pytest.fixture
 def stdin_pipe(monkeypatch):
     read_fd, write_fd = os.pipe()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.FileIO(read_fd, "rb", closefd=False)))
-    sdk._pipes.pop(read_fd, None)
+    sdk_stdin._pipes.pop(read_fd, None)
     yield read_fd, write_fd
-    sdk._pipes.pop(read_fd, None)
-    watcher = sdk._watchers.pop(read_fd, None)
+    sdk_stdin._pipes.pop(read_fd, None)
+    watcher = sdk_stdin._watchers.pop(read_fd, None)
     if watcher is not None:
         watcher.close()
     for fd in (read_fd, write_fd):
@@ -185,14 +194,16 @@ def test_a_pipe_is_read_when_ready_while_other_greenlets_run(stdin_pipe):
 
     writer = gevent.spawn(daemon)
     with gevent.Timeout(10):
-        data = sdk.cooperative_read(StdioRequestReader())
+        data = sdk_stdin.cooperative_read(StdioRequestReader())
         writer.join()
     assert data == b'{"a":1}\n' and order == ["written"]
     assert os.get_blocking(read_fd) is False  # only stdin's own pipe end is made non-blocking
     assert os.get_blocking(write_fd) is True
     posix.close(write_fd)  # at once (gevent's patched ``os.close`` may defer it)
     with gevent.Timeout(10):
-        assert sdk.cooperative_read(StdioRequestReader()) == b""  # end of file, as the SDK reads
+        assert (
+            sdk_stdin.cooperative_read(StdioRequestReader()) == b""
+        )  # end of file, as the SDK reads
 
 
 def _written_later(write_fd: int, data: bytes) -> gevent.Greenlet:
@@ -211,16 +222,16 @@ def test_every_wait_for_the_pipe_uses_one_kept_watcher(stdin_pipe):
     for line in (b"first\n", b"second\n"):
         writer = _written_later(write_fd, line)
         with gevent.Timeout(10):
-            assert sdk.cooperative_read(StdioRequestReader()) == line
+            assert sdk_stdin.cooperative_read(StdioRequestReader()) == line
             writer.join()
-        kept.append(sdk._watchers[read_fd])
+        kept.append(sdk_stdin._watchers[read_fd])
         assert kept[-1].callback is None  # stopped: no wait is left behind
     assert kept[0] is kept[1]
 
 
 def test_a_second_reader_of_the_pipe_waits_with_a_watcher_of_its_own(stdin_pipe):
     _, write_fd = stdin_pipe
-    reads = [gevent.spawn(sdk.cooperative_read, StdioRequestReader()) for _ in range(2)]
+    reads = [gevent.spawn(sdk_stdin.cooperative_read, StdioRequestReader()) for _ in range(2)]
     gevent.sleep(0)  # both wait: the first on the kept watcher, the second on nb_read's
     with gevent.Timeout(10):
         os.write(write_fd, b"one\n")
@@ -234,13 +245,13 @@ def test_anything_but_a_pipe_of_its_own_is_read_as_the_sdk_reads(monkeypatch, tm
     path.write_bytes(b"line\n")
     with path.open("rb") as handle:
         monkeypatch.setattr(sys, "stdin", handle)
-        sdk._pipes.pop(handle.fileno(), None)
+        sdk_stdin._pipes.pop(handle.fileno(), None)
         try:
-            assert sdk.cooperative_read(StdioRequestReader()) == b"line\n"
-            assert sdk._pipes[handle.fileno()] is False
+            assert sdk_stdin.cooperative_read(StdioRequestReader()) == b"line\n"
+            assert sdk_stdin._pipes[handle.fileno()] is False
             assert os.get_blocking(handle.fileno()) is True
         finally:
-            sdk._pipes.pop(handle.fileno(), None)
+            sdk_stdin._pipes.pop(handle.fileno(), None)
 
 
 # -- one write per message -----------------------------------------------------------------
@@ -249,10 +260,12 @@ def test_anything_but_a_pipe_of_its_own_is_read_as_the_sdk_reads(monkeypatch, tm
 def test_the_writer_writes_a_message_and_its_blank_line_separately():
     """The premise (SDK ``core/server/__base/response_writer.py``): two writes, two flushes."""
     source = inspect.getsource(ResponseWriter.put)
-    assert ").model_dump_json()" in source and sdk.SEPARATE_WRITES in source
+    assert ").model_dump_json()" in source and sdk_writer.SEPARATE_WRITES in source
     sdk.install()
-    assert StdioResponseWriter.put is sdk.one_write_put
-    assert ResponseWriter.put is not sdk.one_write_put  # TCP and serverless writers keep theirs
+    assert StdioResponseWriter.put is sdk_writer.one_write_put
+    assert (
+        ResponseWriter.put is not sdk_writer.one_write_put
+    )  # TCP and serverless writers keep theirs
 
 
 class _Recording(StdioResponseWriter):
@@ -311,7 +324,7 @@ def _model_json(event: Any, session_id: Any, data: Any) -> str | type[Exception]
 
 def _seam_json(event: Any, session_id: Any, data: Any) -> str | type[Exception]:
     try:
-        return sdk.message_json(event, session_id, data)
+        return sdk_writer.message_json(event, session_id, data)
     except Exception as exc:  # compared with what the model raises
         return type(exc)
 
@@ -345,7 +358,7 @@ def test_the_message_model_is_the_one_the_seam_was_verified_on():
 def _eager_session(**kwargs: Any) -> Session:
     """A session as the SDK builds it: every helper at once (its own _register_invocations)."""
     session = Session(session_id="s", executor=None, reader=None, writer=None)
-    sdk._replaced["Session._register_invocations"](session)
+    sdk_sessions._replaced["Session._register_invocations"](session)
     return session
 
 
@@ -353,13 +366,13 @@ def test_what_builds_a_sessions_helpers_is_what_the_seam_was_verified_on():
     """The premise (SDK ``core/runtime.py``): ``_register_invocations`` and the three groups
     build helpers that only keep the session — nothing else runs, so later is the same."""
     sdk.install()
-    found = {"Session._register_invocations": sdk.source_digest(
-        sdk._replaced["Session._register_invocations"])}  # fmt: skip
-    for name in sdk.VERIFIED_SOURCES:
+    found = {"Session._register_invocations": sdk_verify.source_digest(
+        sdk_sessions._replaced["Session._register_invocations"])}  # fmt: skip
+    for name in sdk_sessions.VERIFIED_SOURCES:
         owner, _, method = name.partition(".")
         if owner != "Session":
-            found[name] = sdk.source_digest(getattr(getattr(runtime, owner), method))
-    assert found == sdk.VERIFIED_SOURCES
+            found[name] = sdk_verify.source_digest(getattr(getattr(runtime, owner), method))
+    assert found == sdk_sessions.VERIFIED_SOURCES
     eager = _eager_session()
     helpers = [eager.tool, eager.storage, eager.file]
     for group in (eager.model, eager.app, eager.workflow_node):
@@ -372,7 +385,7 @@ def test_what_builds_a_sessions_helpers_is_what_the_seam_was_verified_on():
 
 def test_helpers_are_built_on_first_use_once_per_session_as_the_sdk_builds_them():
     sdk.install()
-    assert Session._register_invocations is sdk._register_invocations
+    assert Session._register_invocations is sdk_sessions._register_invocations
     lazy = Session(session_id="s", executor=None, reader=None, writer=None)
     eager = _eager_session()
     names = ("model", "tool", "app", "workflow_node", "storage", "file")
@@ -497,20 +510,25 @@ def test_the_sdk_offers_every_line_to_every_reader_and_registers_after_writing()
     invoke, then registers a ``FilterReader``; every line is offered to every reader's filter."""
     from dify_plugin.core.server.__base.request_reader import RequestReader
 
-    invoke = inspect.getsource(sdk._routing["original_invoke"])
+    invoke = inspect.getsource(sdk_answers._routing["original_invoke"])
     assert invoke.index("session_message(") < invoke.index("self.session.reader.read(filter)")
-    assert "for reader in readers_to_process:" in inspect.getsource(sdk._routing["process_line"])
-    assert RequestReader._process_line is sdk.routed_process_line
-    assert BackwardsInvocation._full_duplex_backwards_invoke is sdk.routed_backwards_invoke
+    assert "for reader in readers_to_process:" in inspect.getsource(
+        sdk_answers._routing["process_line"]
+    )
+    assert RequestReader._process_line is sdk_answers.routed_process_line
+    assert BackwardsInvocation._full_duplex_backwards_invoke is sdk_answers.routed_backwards_invoke
     found = {
-        name: sdk.source_digest(function)
+        name: sdk_verify.source_digest(function)
         for name, function in (
-            ("BackwardsInvocation._full_duplex_backwards_invoke", sdk._routing["original_invoke"]),
-            ("RequestReader._process_line", sdk._routing["process_line"]),
+            (
+                "BackwardsInvocation._full_duplex_backwards_invoke",
+                sdk_answers._routing["original_invoke"],
+            ),
+            ("RequestReader._process_line", sdk_answers._routing["process_line"]),
             ("RequestReader.read", RequestReader.read),
         )
     }
-    assert found == {name: sdk.ROUTING_SOURCES[name] for name in found}
+    assert found == {name: sdk_answers.ROUTING_SOURCES[name] for name in found}
 
 
 class _Lines(StdioRequestReader):
@@ -565,13 +583,15 @@ def test_an_answer_goes_to_its_invocation_without_the_readers_filters():
     gevent.sleep(0)  # the invoke is written and its inbox registered
     request_id = writer.lines[0]["data"]["data"]["backwards_request_id"]
     assert writer.lines[0]["data"]["data"]["request"] == {"opt": "get"}
-    assert sdk.waits_for_answer(reader, request_id)
+    assert sdk_answers.waits_for_answer(reader, request_id)
     reader.answer(request_id, data={"data": "6869"})
     reader.answer(request_id, event="end", data=None)
     with gevent.Timeout(10):
         assert waiting.get() == [{"data": "6869"}]
     assert offered == []  # no reader's filter saw the answers
-    assert not sdk.waits_for_answer(reader, request_id)  # its route ends with the invocation
+    assert not sdk_answers.waits_for_answer(
+        reader, request_id
+    )  # its route ends with the invocation
     reader.answer(request_id, event="end", data=None)  # a late line: the SDK's readers get it
     assert offered == [request_id]
 
@@ -587,11 +607,11 @@ def test_an_invocation_raises_what_the_sdk_raises_for_an_error_answer():
     reader.answer(request_id, event="error", message="storage is full", data=None)
     with gevent.Timeout(10), pytest.raises(Exception, match="storage is full"):
         waiting.get()
-    assert not sdk.waits_for_answer(reader, request_id)
+    assert not sdk_answers.waits_for_answer(reader, request_id)
 
 
 def test_an_inbox_reports_each_silent_round():
-    inbox = sdk.Inbox()
+    inbox = sdk_answers.Inbox()
     rounds = inbox.read(timeout_for_round=0.001)
     assert next(rounds) is None  # nothing came within the round: the SDK's wrapper counts it
     assert next(rounds) is None
@@ -600,7 +620,7 @@ def test_an_inbox_reports_each_silent_round():
 
 
 def test_an_answer_wakes_a_waiting_read_before_its_round_ends():
-    inbox = sdk.Inbox()
+    inbox = sdk_answers.Inbox()
     rounds = inbox.read(timeout_for_round=3600)
     waiting = gevent.spawn(next, rounds)
     gevent.sleep(0)  # the read waits
@@ -612,7 +632,7 @@ def test_an_answer_wakes_a_waiting_read_before_its_round_ends():
 
 
 def test_answers_written_before_the_read_come_in_order_without_a_wait():
-    inbox = sdk.Inbox()
+    inbox = sdk_answers.Inbox()
     for answer in ("a", "b", "c"):
         inbox.write(answer)
     rounds = inbox.read(timeout_for_round=3600)
@@ -621,7 +641,7 @@ def test_answers_written_before_the_read_come_in_order_without_a_wait():
 
 
 def test_a_read_killed_while_waiting_leaves_the_inbox_usable():
-    inbox = sdk.Inbox()
+    inbox = sdk_answers.Inbox()
     rounds = inbox.read(timeout_for_round=3600)  # held, as the SDK's wrapper holds it
     waiting = gevent.spawn(next, rounds)
     gevent.sleep(0)
@@ -635,12 +655,15 @@ def test_a_read_killed_while_waiting_leaves_the_inbox_usable():
 def test_other_sdk_sources_keep_the_sdks_dispatch(monkeypatch):
     from dify_plugin.core.server.__base.request_reader import RequestReader
 
-    original_line, original_invoke = sdk._routing["process_line"], sdk._routing["original_invoke"]
+    original_line, original_invoke = (
+        sdk_answers._routing["process_line"],
+        sdk_answers._routing["original_invoke"],
+    )
     monkeypatch.setattr(RequestReader, "_process_line", original_line)
     monkeypatch.setattr(BackwardsInvocation, "_full_duplex_backwards_invoke", original_invoke)
-    monkeypatch.setitem(sdk.ROUTING_SOURCES, "RequestReader.read", "another digest")
-    assert sdk._install_routed_answers() is False
-    assert sdk._install_routed_answers("0.11.0") is False
+    monkeypatch.setitem(sdk_answers.ROUTING_SOURCES, "RequestReader.read", "another digest")
+    assert sdk_answers.install_routed_answers() is False
+    assert sdk_answers.install_routed_answers("0.11.0") is False
     assert RequestReader._process_line is original_line
     assert BackwardsInvocation._full_duplex_backwards_invoke is original_invoke
 
@@ -688,7 +711,7 @@ def _storage_call(call: Any, op: str, args: tuple, answers: list[dict], **sessio
             outcome: tuple = ("returned", running.get())
         except Exception as exc:  # compared with what the SDK raises
             outcome = ("raised", type(exc), str(exc))
-    assert not sdk.waits_for_answer(reader, "f" * 32)  # the route ends with the call
+    assert not sdk_answers.waits_for_answer(reader, "f" * 32)  # the route ends with the call
     return outcome, writer.text
 
 
@@ -719,9 +742,9 @@ def test_a_direct_storage_call_writes_returns_and_raises_what_the_sdk_does(op, a
     from dify_plugin.invocations.storage import StorageInvocation
 
     sdk.install()
-    assert getattr(StorageInvocation, op) is getattr(sdk, f"direct_{op}")
+    assert getattr(StorageInvocation, op) is getattr(sdk_storage, f"direct_{op}")
     ours = _storage_call(getattr(StorageInvocation, op), op, args, answers)
-    theirs = _storage_call(sdk._storage[op], op, args, answers)
+    theirs = _storage_call(sdk_storage._storage[op], op, args, answers)
     assert ours == theirs
     written = json.loads(ours[1])
     assert written["data"]["data"]["type"] == "storage"
@@ -732,7 +755,7 @@ def test_a_silent_daemon_times_a_direct_storage_call_out_as_the_sdk_does():
 
     sdk.install()
     ours = _storage_call(StorageInvocation.get, "get", ("k",), [], max_invocation_timeout=1)
-    theirs = _storage_call(sdk._storage["get"], "get", ("k",), [], max_invocation_timeout=1)
+    theirs = _storage_call(sdk_storage._storage["get"], "get", ("k",), [], max_invocation_timeout=1)
     assert ours == theirs
     assert ours[0] == ("raised", Exception, "invocation exited without response after 1 seconds")
 
@@ -743,7 +766,7 @@ def test_a_storage_call_outside_full_duplex_keeps_the_sdks_path(monkeypatch):
 
     sdk.install()
     calls = []
-    monkeypatch.setitem(sdk._storage, "get", lambda self, key: calls.append(key) or b"sdk")
+    monkeypatch.setitem(sdk_storage._storage, "get", lambda self, key: calls.append(key) or b"sdk")
     session = Session(session_id="s", executor=None, reader=_Lines(), writer=_Text(),
                       install_method=InstallMethod.Serverless)  # fmt: skip
     assert StorageInvocation(session).get("k") == b"sdk" and calls == ["k"]
@@ -753,15 +776,15 @@ def test_other_sdk_sources_keep_the_sdks_storage_calls(monkeypatch):
     from dify_plugin.invocations.storage import StorageInvocation
 
     sdk.install()
-    originals = {op: sdk._storage[op] for op in ("get", "set", "delete", "exist")}
+    originals = {op: sdk_storage._storage[op] for op in ("get", "set", "delete", "exist")}
     for op, function in originals.items():
         monkeypatch.setattr(StorageInvocation, op, function)
-    monkeypatch.setitem(sdk.STORAGE_SOURCES, "BackwardsInvocationResponseEvent", "another")
-    assert sdk._install_direct_storage() is False
-    assert sdk._install_direct_storage("0.11.0") is False
-    routing = {k: v for k, v in sdk._routing.items() if k != "original_invoke"}
-    monkeypatch.setattr(sdk, "_routing", routing)  # answers not routed: nothing to wait on
-    monkeypatch.setitem(sdk.STORAGE_SOURCES, "BackwardsInvocationResponseEvent",
-                        sdk.source_digest(runtime.BackwardsInvocationResponseEvent))  # fmt: skip
-    assert sdk._install_direct_storage() is False
+    monkeypatch.setitem(sdk_storage.STORAGE_SOURCES, "BackwardsInvocationResponseEvent", "another")
+    assert sdk_storage.install_direct_storage() is False
+    assert sdk_storage.install_direct_storage("0.11.0") is False
+    routing = {k: v for k, v in sdk_answers._routing.items() if k != "original_invoke"}
+    monkeypatch.setattr(sdk_answers, "_routing", routing)  # answers not routed: nothing to wait on
+    monkeypatch.setitem(sdk_storage.STORAGE_SOURCES, "BackwardsInvocationResponseEvent",
+                        sdk_verify.source_digest(runtime.BackwardsInvocationResponseEvent))  # fmt: skip
+    assert sdk_storage.install_direct_storage() is False
     assert {op: getattr(StorageInvocation, op) for op in originals} == originals
