@@ -40,7 +40,7 @@ def environ_of(raw: bytes) -> dict[str, Any] | None:
     """The environ ``deserialize_request(raw)`` builds, or None: not a plain head (see above)."""
     head, separator, body = raw.partition(b"\r\n\r\n")
     if not separator or len(head) > MAX_HEAD or b"\n" in head.replace(b"\r\n", b""):
-        return None  # a bare CR or LF: h11 splits lines differently than the SDK
+        return None  # an LF outside CRLF: h11 would split lines where the SDK does not
     request_line, *header_lines = head.split(b"\r\n")
     start = _request_line(request_line)
     headers = _headers(header_lines, len(body))
