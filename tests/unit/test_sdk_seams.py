@@ -68,6 +68,7 @@ def test_install_is_idempotent_and_every_seam_is_active():
     assert sdk.install() == {
         "unparseable_requests": True,
         "plain_request_heads": True,
+        "routes_by_method_and_path": True,
         "cached_type_adapter": True,
         "cooperative_stdin": True,
         "one_write_per_message": True,

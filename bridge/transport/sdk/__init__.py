@@ -10,6 +10,7 @@ One module per seam, each with what the SDK does and what the seam does instead:
 - ``stdin``         stdin read when the hub says it is readable, not through the threadpool
 - ``writer``        one write per message, serialised without the message model
 - ``sessions``      a session's invocation helpers built on first use
+- ``routing``       an endpoint route's match kept by method and path
 - ``answers``       backwards answers routed straight to their invocation by request id
 - ``storage``       storage calls without the SDK's generator layers
 - ``verify``        which SDK (version, sources) each seam was verified on
@@ -23,6 +24,7 @@ from bridge.transport.sdk.endpoint import (
     install_plain_heads,
     install_request_seam,
 )
+from bridge.transport.sdk.routing import install_remembered_routes
 from bridge.transport.sdk.sessions import install_lazy_invocations
 from bridge.transport.sdk.stdin import install_stdin_reader
 from bridge.transport.sdk.storage import install_direct_storage
@@ -47,6 +49,7 @@ def install() -> dict[str, bool]:
     if not _installed:
         _installed["unparseable_requests"] = install_request_seam()
         _installed["plain_request_heads"] = install_plain_heads()
+        _installed["routes_by_method_and_path"] = install_remembered_routes()
         _installed["cached_type_adapter"] = install_type_adapter()
         _installed["cooperative_stdin"] = install_stdin_reader()
         _installed["one_write_per_message"] = install_one_write()
