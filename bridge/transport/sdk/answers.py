@@ -14,7 +14,6 @@ are the SDK's (its ``_line_converter_wrapper`` reads the inbox).
 from __future__ import annotations
 
 import collections
-import logging
 from collections.abc import Generator, Iterator
 from typing import Any
 
@@ -26,10 +25,6 @@ from bridge.transport.sdk.verify import (
     sources_match,
     verified_modules,
 )
-
-logger = logging.getLogger(__name__)
-
-# -- backwards answers by request id ----------------------------------------------------------
 
 READER_MODULE = "dify_plugin.core.server.__base.request_reader"
 FILTER_READER_MODULE = "dify_plugin.core.server.__base.filter_reader"

@@ -8,7 +8,6 @@ ones, :func:`install_lazy_invocations` builds each helper on first use instead.
 from __future__ import annotations
 
 import functools
-import logging
 from typing import Any
 
 from bridge.transport.sdk.verify import (
@@ -16,10 +15,6 @@ from bridge.transport.sdk.verify import (
     sources_match,
     verified_modules,
 )
-
-logger = logging.getLogger(__name__)
-
-# -- a session's invocation helpers built on first use -----------------------------------------
 
 # the SHA-256 of the dedented source, in dify_plugin 0.10.2, of what builds a session's
 # invocation helpers: none but these may run for the helpers to be built later

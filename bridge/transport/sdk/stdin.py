@@ -12,7 +12,6 @@ of file), goes through ``tp_read`` as before.
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 import sys
@@ -25,10 +24,6 @@ from bridge.transport.sdk.verify import (
     source_of,
     verified_modules,
 )
-
-logger = logging.getLogger(__name__)
-
-# -- stdin read without the threadpool -------------------------------------------------------
 
 STDIO_READER_MODULE = "dify_plugin.core.server.stdio.request_reader"
 STDIO_READ_CALL = "return tp_read(sys.stdin.fileno(), 65536)"

@@ -13,7 +13,6 @@ calls run as they are.
 from __future__ import annotations
 
 import binascii
-import logging
 from typing import Any
 
 from bridge.transport.sdk.answers import _Route, _session_of, routed
@@ -22,10 +21,6 @@ from bridge.transport.sdk.verify import (
     sources_match,
     verified_modules,
 )
-
-logger = logging.getLogger(__name__)
-
-# -- storage calls without the generator layers -----------------------------------------------
 
 STORAGE_MODULE = "dify_plugin.invocations.storage"
 # the SHA-256 of the dedented source, in dify_plugin 0.10.2, of what the direct calls stand in

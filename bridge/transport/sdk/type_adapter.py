@@ -10,7 +10,6 @@ dify_plugin 0.10.2's line readers (stdio, TCP, and the HTTP backwards-invocation
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -19,16 +18,12 @@ from bridge.transport.sdk.verify import (
     verified_modules,
 )
 
-logger = logging.getLogger(__name__)
-
 LINE_READER_MODULES = (
     "dify_plugin.core.server.stdio.request_reader",
     "dify_plugin.core.server.tcp.request_reader",
     "dify_plugin.core.runtime",
 )
 
-
-# -- one TypeAdapter per process -----------------------------------------------------------
 
 _DICT_OF_ANY = dict[str, Any]
 _DICT_ADAPTER: TypeAdapter[dict[str, Any]] = TypeAdapter(_DICT_OF_ANY)

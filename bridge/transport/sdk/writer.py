@@ -7,7 +7,6 @@ instead of two (the same bytes), serialising the SDK's own messages without buil
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from pydantic import BaseModel
@@ -17,10 +16,6 @@ from bridge.transport.sdk.verify import (
     source_of,
     verified_modules,
 )
-
-logger = logging.getLogger(__name__)
-
-# -- one write per message -------------------------------------------------------------------
 
 WRITER_MODULE = "dify_plugin.core.server.__base.response_writer"
 STDIO_WRITER_MODULE = "dify_plugin.core.server.stdio.response_writer"
