@@ -8,8 +8,11 @@ plugin*'s (``devkit/probe_plugin`` on the same SDK: ``GET /null``, or one app in
 same kind), and the plugin process's CPU per request. There are two null plugins: the probe on
 the bare SDK, and the same probe with App Bridge's SDK seams installed (``bridge.transport.sdk``:
 ``APP_BRIDGE_PROBE_SEAMS=1``), so each route has a ratio to each — the second compares like
-with like. Each route's requests alternate with both baselines', so all see the same machine
-load. Then: keyword moderation, per-chunk translation (in-process), streaming time to
+with like. A route that keeps records has a third: the seamed probe making that route's
+storage round trips after its invoke, one after another, and nothing else (*same round trips*:
+what the bridge's own code adds to the calls its guarantees need). Each route's requests
+alternate with every baseline's, one request per plugin process in turn, so all see the same
+machine load. Then: keyword moderation, per-chunk translation (in-process), streaming time to
 first byte, and what a request adds to an app that takes time (where writes beside the run
 can overlap it, as they cannot with the instant apps of the first table).
 
@@ -89,12 +92,52 @@ def _post(path: str, body: dict, key: str | None = None) -> bytes:
     return daemon_request_bytes("POST", path, headers=headers, body=json.dumps(body).encode())
 
 
-def _probe_invoke(kind: str, app_id: str, query: str = "hello") -> bytes:
-    """The null plugin's ``POST /app``: one ``session.app.<kind>.invoke``, streamed back."""
-    body = {"kind": kind, "app_id": app_id, "inputs": {}, "response_mode": "streaming"}
+def _probe_invoke(
+    kind: str, app_id: str, query: str = "hello", storage: list[dict] | None = None
+) -> bytes:
+    """The null plugin's ``POST /app``: one ``session.app.<kind>.invoke``, streamed back (and
+    the ``storage`` calls, made one after another once the first event is on its way)."""
+    body: dict = {"kind": kind, "app_id": app_id, "inputs": {}, "response_mode": "streaming"}
     if kind == "chat":
         body["query"] = query
+    if storage:
+        body["storage"] = storage
     return _post("/app", body)
+
+
+# The floor probe reads and rewrites one bucket holding one record, the size of the bridge's
+# (an 80-bit tag, an expiry, an owner digest: storage.md), once per ``get`` + ``set`` pair.
+FLOOR_KEY = "bench/floor/b00000"
+FLOOR_VALUE = json.dumps(
+    {"exp": 4102444800.0, "v": {"r": [["0" * 20, 4102444800.0, "0" * 22]]}},
+    separators=(",", ":"),
+)
+INVOKES = {  # a baseline's app: kind and id
+    "invoke": ("chat", "bench-chat"),
+    "invoke-completion": ("completion", "bench-completion"),
+    "invoke-workflow": ("workflow", "bench-workflow"),
+}
+
+
+@dataclass(frozen=True)
+class Floor:
+    """A route's storage round trips: the seamed probe's invoke of ``baseline``'s app, then
+    ``pairs`` × (one ``get`` + one ``set``)."""
+
+    baseline: str
+    pairs: int
+
+    @property
+    def name(self) -> str:
+        kind = INVOKES[self.baseline][0]
+        return f"null plugin + seams: one {kind} invoke, then {self.pairs} get + {self.pairs} set"
+
+    def route(self) -> Route:
+        kind, app_id = INVOKES[self.baseline]
+        calls = [{"op": "get", "key": FLOOR_KEY},
+                 {"op": "set", "key": FLOOR_KEY, "value": FLOOR_VALUE}] * self.pairs  # fmt: skip
+        raw = _probe_invoke(kind, app_id, storage=calls)
+        return Route(self.name, self.baseline, lambda i: raw, probe=True)
 
 
 # -- the route table: every route at process level, in one run ------------------------------
@@ -111,17 +154,18 @@ class RouteResult:
     fetch: float
     storage: dict[str, float]  # storage operations per request, by operation
     # the baselines' p50s, measured interleaved with this route: the null plugin on the bare
-    # SDK, and the null plugin with App Bridge's SDK seams
+    # SDK, the null plugin with App Bridge's SDK seams, and (a route that keeps records) the
+    # seamed null plugin making the same storage round trips
     base_p50_ms: tuple[float, ...] = ()
 
     def row(self) -> str:
         ratios = [f"{self.p50_ms / base:.2f}×" if base else "—" for base in self.base_p50_ms]
-        ratios += ["—"] * (2 - len(ratios))
+        ratios += ["—"] * (3 - len(ratios))
         ops = " + ".join(f"{count:.2g} {op}" for op, count in self.storage.items()) or "0"
         trips = f"{self.app:g} app, {self.fetch:g} fetch, storage {ops}"
         return (
             f"| {self.name} | {trips} | {self.p50_ms:.3f} | {self.p95_ms:.3f} | {ratios[0]} "
-            f"| {ratios[1]} | {self.baseline} | {self.cpu_us:.0f} |"
+            f"| {ratios[1]} | {ratios[2]} | {self.baseline} | {self.cpu_us:.0f} |"
         )
 
 
@@ -148,6 +192,7 @@ class Route:
     probe: bool = False
     settings: dict | None = None
     prepare: Callable[[PluginProcess, int], None] | None = None
+    floor: Floor | None = None  # the round trips of a route that keeps records
 
 
 def measure_route(
@@ -186,6 +231,7 @@ def measure_route(
         samples.append((time.perf_counter() - start) * 1000)
         cpu += _cpu_seconds(pid) - cpu_before
         assert reply.status < 500, f"{route.name}: {reply.status} {reply.body[:200]!r}"
+        assert not (route.probe and b'{"exception"' in reply.body), f"{route.name}: {reply.body!r}"
     ops = {op: count / n for op, count in collections.Counter(ws.storage.ops[ops_at:]).items()}
     samples.sort()
     return RouteResult(
@@ -266,23 +312,26 @@ def routes() -> list[Route]:
         Route("null plugin: one workflow invoke", "invoke-workflow",
               probe("workflow", "bench-workflow"), True),
         Route("POST /v1/chat-messages blocking, new conversation", "invoke",
-              fixed(_post("/v1/chat-messages", chat, key))),
+              fixed(_post("/v1/chat-messages", chat, key)), floor=Floor("invoke", 1)),
         Route("POST /v1/chat-messages blocking, continued", "invoke", continue_conversation,
               prepare=start_conversation),
         Route("POST /v1/chat-messages streaming, new conversation", "invoke",
-              fixed(_post("/v1/chat-messages", {**chat, "response_mode": "streaming"}, key))),
+              fixed(_post("/v1/chat-messages", {**chat, "response_mode": "streaming"}, key)),
+              floor=Floor("invoke", 1)),
         Route("POST /v1/completion-messages blocking", "invoke-completion",
               fixed(_post("/v1/completion-messages", completion, key)),
               settings={**SETTINGS, "app": {"app_id": "bench-completion"}}),
         Route("POST /v1/workflows/run blocking", "invoke-workflow",
               fixed(_post("/v1/workflows/run", completion, key)),
               settings={**SETTINGS, "app": {"app_id": "bench-workflow"}}),
-        Route("POST /v1/chat/completions, first turn", "invoke", first_turn(False)),
+        Route("POST /v1/chat/completions, first turn", "invoke", first_turn(False),
+              floor=Floor("invoke", 2)),
         Route("POST /v1/chat/completions, continued from history", "invoke", openai_continued,
-              prepare=first_exchanges),
-        Route("POST /v1/chat/completions streaming, first turn", "invoke", first_turn(True)),
+              prepare=first_exchanges, floor=Floor("invoke", 1)),
+        Route("POST /v1/chat/completions streaming, first turn", "invoke", first_turn(True),
+              floor=Floor("invoke", 2)),
         Route("POST /webhook, new Idempotency-Key (workflow app)", "invoke-workflow", delivery,
-              settings=hook),
+              settings=hook, floor=Floor("invoke-workflow", 1)),
         Route("POST /webhook, replayed delivery", "null", fixed(replayed), settings=hook),
         Route("POST /extension moderation (keywords)", "null",
               fixed(_post("/extension", moderation, key))),
@@ -330,7 +379,10 @@ NO_GRACE_ENV = {"APP_BRIDGE_END_GRACE_MS": "0"}
 
 def run_routes(n: int, only: str = "") -> list[RouteResult]:
     """Every route (or those whose name contains ``only``) and the null plugins' baselines,
-    all three plugin processes alive at once; each route alternates with both baselines."""
+    all four plugin processes alive at once; each route alternates with its baselines.
+
+    The floors (the seamed probe making a route's round trips) run in a process of their own,
+    so that every process, as every baseline, serves one request in turn."""
     _emulator_unpatched()
     results: list[RouteResult] = []
     with (
@@ -338,11 +390,16 @@ def run_routes(n: int, only: str = "") -> list[RouteResult]:
         PluginProcess(
             bench_workspace(), PROBE_ROOT, env=SEAMED_PROBE_ENV, daemon_cut=False
         ) as seamed_proc,
+        PluginProcess(
+            bench_workspace(), PROBE_ROOT, env=SEAMED_PROBE_ENV, daemon_cut=False
+        ) as floor_proc,
         PluginProcess(bench_workspace(), env=NO_GRACE_ENV, daemon_cut=False) as proc,
     ):
         busy_endpoint(proc.workspace)
+        DirectStorage(floor_proc.workspace.storage).set(FLOOR_KEY, FLOOR_VALUE.encode())
         all_routes = routes()
         baselines = {route.baseline: route for route in all_routes if route.probe}
+        floors: dict[Floor, Route] = {}
         for route in all_routes:
             if route.probe:
                 results.append(measure_route(null_proc, route, n))
@@ -355,16 +412,24 @@ def run_routes(n: int, only: str = "") -> list[RouteResult]:
                 results.append(seamed)
             elif only in route.name:
                 base = baselines[route.baseline]
-                pairs = ((null_proc, base), (seamed_proc, base))
-                results.append(measure_route(proc, route, n, pairs))
+                pairs = [(null_proc, base), (seamed_proc, base)]
+                if route.floor is not None:
+                    if route.floor not in floors:  # measured once, before its first route
+                        floors[route.floor] = route.floor.route()
+                        results.append(
+                            measure_route(floor_proc, floors[route.floor], n, tuple(pairs))
+                        )
+                    pairs.append((floor_proc, floors[route.floor]))
+                results.append(measure_route(proc, route, n, tuple(pairs)))
     return results
 
 
 def route_table(results: list[RouteResult]) -> list[str]:
     lines = [
         "| route | daemon round trips per request | p50 ms | p95 ms | ratio (p50), bare SDK | "
-        "ratio (p50), SDK + seams | baseline | plugin CPU µs/request |",
-        "|---|---|---|---|---|---|---|---|",
+        "ratio (p50), SDK + seams | ratio (p50), same round trips | baseline | "
+        "plugin CPU µs/request |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     return lines + [result.row() for result in results]
 

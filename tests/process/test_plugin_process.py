@@ -119,6 +119,23 @@ def test_blocking_and_errors_through_stdio(probe):
     assert "Agent Chat App does not support blocking mode" in json.loads(reply.body)["exception"]
 
 
+def test_app_probe_makes_its_storage_calls_after_the_first_event(probe):
+    """The benchmarks' floor: an invoke, then the given storage calls in order (devkit/bench)."""
+    probe.workspace = Workspace([App("c", "chat", script=Script(chunks=["a", "b"]))])
+    spec = {"kind": "chat", "app_id": "c", "query": "q", "inputs": {}, "response_mode": "streaming"}
+    calls = [{"op": "set", "key": "k", "value": "v1"}, {"op": "get", "key": "k"},
+             {"op": "set", "key": "k", "value": "v2"}]  # fmt: skip
+    lines = [json.loads(x) for x in probe_call(probe, "/app", {**spec, "storage": calls}).collect().body.splitlines()]  # fmt: skip
+    assert [line["event"]["event"] for line in lines] == ["message", "message", "message_end"]
+    assert probe.workspace.storage.ops == ["set", "get", "set"]
+    assert probe.workspace.storage.data == {"k": b"v2"}
+    # a call that fails is reported where it was made: after the first event
+    missing = [{"op": "get", "key": "missing"}]
+    lines = [json.loads(x) for x in probe_call(probe, "/app", {**spec, "storage": missing}).collect().body.splitlines()]  # fmt: skip
+    assert [next(iter(line)) for line in lines] == ["event", "exception"]
+    assert lines[1]["exception"].startswith("load data failed")
+
+
 def test_storage_through_stdio(probe):
     probe.workspace = Workspace()
     assert probe_call(probe, "/storage", {"op": "get", "key": "k"}).collect().json() == {
