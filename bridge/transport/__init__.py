@@ -19,6 +19,9 @@ Response side
                    per message, helpers on first use, answers by request id, storage calls
                    without the generator layers
 
+Process
+- ``heap``         the start-up's objects frozen out of full garbage collections
+
 Outbound
 - ``outbound``     signed outbound webhooks for the *Send webhook* tool (and reply calls)
 """
