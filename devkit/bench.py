@@ -162,7 +162,7 @@ class RouteResult:
         ratios = [f"{self.p50_ms / base:.2f}×" if base else "—" for base in self.base_p50_ms]
         ratios += ["—"] * (3 - len(ratios))
         ops = " + ".join(f"{count:.2g} {op}" for op, count in self.storage.items()) or "0"
-        trips = f"{self.app:g} app, {self.fetch:g} fetch, storage {ops}"
+        trips = f"{self.app:.2g} app, {self.fetch:.2g} fetch, storage {ops}"
         return (
             f"| {self.name} | {trips} | {self.p50_ms:.3f} | {self.p95_ms:.3f} | {ratios[0]} "
             f"| {ratios[1]} | {ratios[2]} | {self.baseline} | {self.cpu_us:.0f} |"
