@@ -255,10 +255,6 @@ def routes() -> list[Route]:
     conversations: list[str] = []
     histories: list[list[dict]] = []
 
-    def probe(kind: str, app_id: str) -> Callable[[int], bytes]:
-        raw = _probe_invoke(kind, app_id)
-        return lambda i: raw
-
     def fixed(raw: bytes) -> Callable[[int], bytes]:
         return lambda i: raw
 
@@ -305,12 +301,8 @@ def routes() -> list[Route]:
                   "params": {"inputs": {}, "query": "hello"}}  # fmt: skip
     return [
         Route("null plugin: GET /null", "null", fixed(daemon_request_bytes("GET", "/null")), True),
-        Route("null plugin: one chat invoke", "invoke", probe("chat", "bench-chat"),
-              True),
-        Route("null plugin: one completion invoke", "invoke-completion",
-              probe("completion", "bench-completion"), True),
-        Route("null plugin: one workflow invoke", "invoke-workflow",
-              probe("workflow", "bench-workflow"), True),
+        *(Route(f"null plugin: one {kind} invoke", baseline, fixed(_probe_invoke(kind, app_id)),
+                True) for baseline, (kind, app_id) in INVOKES.items()),
         Route("POST /v1/chat-messages blocking, new conversation", "invoke",
               fixed(_post("/v1/chat-messages", chat, key)), floor=Floor("invoke", 1)),
         Route("POST /v1/chat-messages blocking, continued", "invoke", continue_conversation,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# on stderr: building the Plugin writes its manifest and logs to stdout, as for the daemon
 REPORT = """
 import gc, json, sys
 import main
